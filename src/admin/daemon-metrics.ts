@@ -1,0 +1,84 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric the daemon exports on `/metrics`. One registry per daemon instance, so
+ * that tests can run several daemons (or components) in one process without collisions.
+ */
+export class DaemonMetrics {
+  readonly registry = new Registry();
+
+  readonly spansReceived = new Counter({
+    name: 'spanscore_receiver_accepted_spans_total',
+    help: 'Spans decoded from OTLP requests, before storage (rejected spans excluded).',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly spansRejected = new Counter({
+    name: 'spanscore_receiver_refused_spans_total',
+    help: 'Spans rejected individually (bad ids, empty name) and reported in partial_success.',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requests = new Counter({
+    name: 'spanscore_receiver_requests_total',
+    help: 'OTLP export requests by transport and response status (HTTP code or gRPC status name).',
+    labelNames: ['transport', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly spansStored = new Counter({
+    name: 'spanscore_storage_stored_spans_total',
+    help: 'Received spans acknowledged after ClickHouse stored them.',
+    registers: [this.registry],
+  });
+
+  readonly insertBatchRows = new Histogram({
+    name: 'spanscore_storage_insert_batch_rows',
+    help: 'Rows per ClickHouse insert (group commit batch size).',
+    labelNames: ['table'] as const,
+    buckets: [1, 10, 100, 500, 1000, 5000, 10000, 50000],
+    registers: [this.registry],
+  });
+
+  readonly insertDuration = new Histogram({
+    name: 'spanscore_storage_insert_duration_seconds',
+    help: 'ClickHouse insert latency.',
+    labelNames: ['table', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly scoringQueueDepth = new Gauge({
+    name: 'spanscore_scoring_queue_depth',
+    help: 'Scoring tasks waiting for a worker.',
+    registers: [this.registry],
+  });
+
+  readonly scores = new Counter({
+    name: 'spanscore_scores_total',
+    help: 'Scores produced, by scorer and outcome (ok | error).',
+    labelNames: ['scorer', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scoringShed = new Counter({
+    name: 'spanscore_scoring_shed_total',
+    help: 'Scoring tasks dropped because the scoring queue was full.',
+    labelNames: ['rule'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scoreWriteFailures = new Counter({
+    name: 'spanscore_scoring_write_failures_total',
+    help: 'Score rows that could not be written to ClickHouse after retries.',
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'spanscore_' });
+    }
+  }
+}

@@ -1,0 +1,17 @@
+import type { SpanRow } from './span-row.js';
+
+/**
+ * What a receiver hands decoded spans to (the Collector's `consumer.Traces`).
+ * The returned promise resolves only once the spans are durably stored: receivers
+ * acknowledge their request on resolve, and answer a retryable error on reject.
+ */
+export interface TracesConsumer {
+  consume(spans: SpanRow[], context: ConsumeContext): Promise<void>;
+}
+
+export interface ConsumeContext {
+  /** `grpc` | `http` — for metrics and logs. */
+  transport: 'grpc' | 'http';
+  /** Lower-cased request headers / gRPC metadata, for later issues (projects, auth). */
+  headers: Record<string, string | undefined>;
+}
