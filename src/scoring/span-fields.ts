@@ -1,0 +1,41 @@
+import type { SpanRow } from '../pipeline/span-row.js';
+import type { FieldConventions } from './field-conventions.js';
+import type { ScorerArgs } from './scorer-args.js';
+import { parseAttributeValue } from './span-fields/attribute-value.js';
+import { readIndexedList } from './span-fields/indexed-attributes.js';
+import { toScoredSpanView } from './span-fields/scored-span-view.js';
+import { readSpanMetadata } from './span-fields/span-metadata.js';
+
+export { DEFAULT_FIELD_CONVENTIONS, type FieldConventions } from './field-conventions.js';
+export { parseAttributeValue } from './span-fields/attribute-value.js';
+export { toScoredSpanView } from './span-fields/scored-span-view.js';
+
+/**
+ * Builds the autoevals-style arguments for scoring one span.
+ *
+ * For `input`, `output` and `expected` the keys of the convention list are tried in order and
+ * the first PRESENT one wins (present means the attribute exists, even if empty). A key also
+ * counts as present when only its indexed form exists (`gen_ai.prompt.0.content`, …), which is
+ * read as a list of objects in place of the key. JSON objects/arrays are parsed; other text
+ * stays a string. A field no key provides is `undefined`, never null, so scorers that require
+ * `expected` (Levenshtein, NumericDiff) report it as missing.
+ */
+export function extractScorerArgs(span: SpanRow, conventions: FieldConventions): ScorerArgs {
+  const attributes = span.SpanAttributes;
+  return {
+    input: readFirstPresent(attributes, conventions.input),
+    output: readFirstPresent(attributes, conventions.output),
+    expected: readFirstPresent(attributes, conventions.expected),
+    metadata: readSpanMetadata(attributes, conventions.metadataPrefix, conventions.metadataAttribute),
+    span: toScoredSpanView(span),
+  };
+}
+
+function readFirstPresent(attributes: Record<string, string>, keys: readonly string[]): unknown {
+  for (const key of keys) {
+    if (Object.hasOwn(attributes, key)) return parseAttributeValue(attributes[key]!);
+    const indexed = readIndexedList(attributes, key);
+    if (indexed !== undefined) return indexed;
+  }
+  return undefined;
+}
