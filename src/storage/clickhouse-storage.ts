@@ -1,0 +1,260 @@
+import {
+  createClient,
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions,
+  type ClickHouseSettings,
+} from '@clickhouse/client';
+import type { DaemonMetrics } from '../admin/daemon-metrics.js';
+import type { Logger } from '../admin/logger.js';
+import { RetryableStorageError } from '../pipeline/errors.js';
+import type { SpanRow } from '../pipeline/span-row.js';
+import { clientLogOptions } from './clickhouse-client-log.js';
+import { toScoresJsonRow, toTracesJsonRow } from './clickhouse-rows.js';
+import { openEmbeddedConnection } from './embedded-connection.js';
+import { refuseFileOutput } from './readonly-sql-guard.js';
+import {
+  SCORES_TABLE,
+  TRACES_TABLE,
+  createDatabaseStatement,
+  createTableStatements,
+  qualifiedName,
+  quoteIdentifier,
+} from './schema.js';
+import type { ScoreRow } from './score-row.js';
+import type { TraceStorage } from './trace-storage.js';
+
+export interface ClickHouseStorageOptions {
+  /** A ClickHouse server, e.g. `http://localhost:8123`. Exactly one of url / embeddedPath. */
+  url?: string;
+  /** Data directory of the embedded engine (chdb). Exactly one of url / embeddedPath. */
+  embeddedPath?: string;
+  database: string;
+  username?: string;
+  password?: string;
+  /** Days to keep spans (otel_traces and its trace-id lookup); unset keeps them forever. */
+  ttlDays?: number;
+  /** HTTP request timeout (server mode only: embedded calls cannot be timed out). */
+  requestTimeoutMs?: number;
+  metrics?: DaemonMetrics;
+  logger: Logger;
+}
+
+/**
+ * Sent with every statement. UTC so that DateTime64 values read back the same whatever the
+ * machine's time zone; quoted 64-bit integers because JS numbers cannot hold them (the
+ * embedded engine returns them as numbers unless told otherwise).
+ */
+const SESSION_SETTINGS: ClickHouseSettings = {
+  session_timezone: 'UTC',
+  output_format_json_quote_64bit_integers: 1,
+};
+
+/**
+ * TraceStorage on ClickHouse: a server over HTTP, or the embedded engine (chdb) plugged into
+ * the same client, so that both modes run the same statements.
+ *
+ * Embedded-mode differences, handled here:
+ * - chdb ignores the client's `database` option, so the session is switched with `USE`.
+ * - per-query settings become session-wide `SET`s in chdb, so `readonly = 1` for one query
+ *   would make the whole session read-only; readonly queries get a session of their own.
+ */
+export class ClickHouseStorage implements TraceStorage {
+  readonly mode: 'server' | 'embedded';
+  readonly #options: ClickHouseStorageOptions;
+  readonly #logger: Logger;
+  #client: Promise<ClickHouseClient> | undefined;
+  /** Embedded mode: the session for readonly queries, with readonly = 1 set once. */
+  #readonlyClient: Promise<ClickHouseClient> | undefined;
+  /** Embedded mode: the main session has run `USE database`. */
+  #databaseSelected: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: ClickHouseStorageOptions) {
+    if ((options.url === undefined) === (options.embeddedPath === undefined)) {
+      throw new Error('ClickHouse storage needs exactly one of url (a server) or embeddedPath (embedded engine)');
+    }
+    if (options.database.length === 0) throw new Error('ClickHouse storage needs a database name');
+    this.mode = options.url !== undefined ? 'server' : 'embedded';
+    this.#options = options;
+    this.#logger = options.logger;
+  }
+
+  /** The database holding the tables. */
+  get database(): string {
+    return this.#options.database;
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.#connect();
+    await this.#createDatabase(client);
+    for (const statement of createTableStatements(this.#options)) {
+      await client.command({ query: statement });
+    }
+    this.#logger.info({ database: this.database, mode: this.mode }, 'ClickHouse schema ready');
+  }
+
+  insertSpans(rows: SpanRow[]): Promise<void> {
+    return this.#insert(TRACES_TABLE, rows, toTracesJsonRow);
+  }
+
+  insertScores(rows: ScoreRow[]): Promise<void> {
+    return this.#insert(SCORES_TABLE, rows, toScoresJsonRow);
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.#closed) return false;
+    try {
+      const client = await this.#connect();
+      const result = await client.ping();
+      return result.success;
+    } catch {
+      return false;
+    }
+  }
+
+  async query<T = Record<string, unknown>>(
+    sql: string,
+    params?: Record<string, unknown>,
+    options?: { readonly?: boolean },
+  ): Promise<T[]> {
+    const readonly = options?.readonly === true;
+    let client: ClickHouseClient;
+    let settings: ClickHouseSettings | undefined;
+    if (this.mode === 'server') {
+      client = await this.#connect();
+      settings = readonly ? { readonly: '1' } : undefined;
+    } else if (readonly) {
+      refuseFileOutput(sql);
+      client = await this.#embeddedReadonlyClient();
+    } else {
+      client = await this.#connect();
+      await this.#selectDatabase(client);
+    }
+    const result = await client.query({
+      query: sql,
+      query_params: params,
+      format: 'JSONEachRow',
+      clickhouse_settings: settings,
+    });
+    return result.json<T>();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const clients = await Promise.allSettled([this.#client, this.#readonlyClient]);
+    for (const client of clients) {
+      if (client.status === 'fulfilled' && client.value !== undefined) await client.value.close();
+    }
+  }
+
+  async #insert<R>(table: string, rows: R[], toJson: (row: R) => Record<string, unknown>): Promise<void> {
+    if (rows.length === 0) return;
+    const metrics = this.#options.metrics;
+    metrics?.insertBatchRows.observe({ table }, rows.length);
+    const started = process.hrtime.bigint();
+    const elapsedSeconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
+    try {
+      if (this.#closed) throw new Error('the storage is closed');
+      const client = await this.#connect();
+      await client.insert({
+        table: qualifiedName(this.database, table),
+        values: rows.map(toJson),
+        format: 'JSONEachRow',
+      });
+    } catch (err) {
+      metrics?.insertDuration.observe({ table, outcome: 'error' }, elapsedSeconds());
+      const reason = err instanceof Error ? err.message : String(err);
+      this.#logger.warn({ table, rows: rows.length, err: reason }, 'ClickHouse insert failed');
+      throw new RetryableStorageError(
+        `ClickHouse insert of ${rows.length} rows into ${this.database}.${table} failed: ${reason}`,
+        undefined,
+        { cause: err },
+      );
+    }
+    metrics?.insertDuration.observe({ table, outcome: 'ok' }, elapsedSeconds());
+  }
+
+  /** The client for inserts, DDL and read-write queries, opened on first use. */
+  #connect(): Promise<ClickHouseClient> {
+    if (this.#closed) return Promise.reject(new Error('the ClickHouse storage is closed'));
+    this.#client ??= this.#openClient().catch((err: unknown) => {
+      this.#client = undefined; // let a later call retry (e.g. once another process released the store)
+      throw err;
+    });
+    return this.#client;
+  }
+
+  async #openClient(): Promise<ClickHouseClient> {
+    const { url, embeddedPath, database, username, password, requestTimeoutMs } = this.#options;
+    if (embeddedPath !== undefined) {
+      return createClient({ connection: await openEmbeddedConnection(embeddedPath), ...this.#commonClientOptions() });
+    }
+    return createClient({ url, username, password, database, request_timeout: requestTimeoutMs, ...this.#commonClientOptions() });
+  }
+
+  #commonClientOptions(): Pick<ClickHouseClientConfigOptions, 'clickhouse_settings' | 'log'> {
+    return { clickhouse_settings: SESSION_SETTINGS, log: clientLogOptions(this.#logger) };
+  }
+
+  /**
+   * Over HTTP the client's `database` option is sent with every request and is refused
+   * while the database does not exist, so it is created through a client without it.
+   */
+  async #createDatabase(client: ClickHouseClient): Promise<void> {
+    const statement = createDatabaseStatement(this.database);
+    if (this.mode === 'embedded') {
+      await client.command({ query: statement });
+      await this.#selectDatabase(client);
+      return;
+    }
+    const { url, username, password, requestTimeoutMs } = this.#options;
+    const admin = createClient({ url, username, password, request_timeout: requestTimeoutMs, ...this.#commonClientOptions() });
+    try {
+      await admin.command({ query: statement });
+    } finally {
+      await admin.close();
+    }
+  }
+
+  /** Embedded mode: `USE database` on the main session, once it succeeds. */
+  #selectDatabase(client: ClickHouseClient): Promise<void> {
+    this.#databaseSelected ??= client
+      .command({ query: `USE ${quoteIdentifier(this.database)}` })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.#databaseSelected = undefined; // the database may not exist yet (before migrate)
+          throw err;
+        },
+      );
+    return this.#databaseSelected;
+  }
+
+  #embeddedReadonlyClient(): Promise<ClickHouseClient> {
+    if (this.#closed) return Promise.reject(new Error('the ClickHouse storage is closed'));
+    this.#readonlyClient ??= this.#openEmbeddedReadonlyClient().catch((err: unknown) => {
+      this.#readonlyClient = undefined;
+      throw err;
+    });
+    return this.#readonlyClient;
+  }
+
+  async #openEmbeddedReadonlyClient(): Promise<ClickHouseClient> {
+    await this.#connect(); // opens the store first, so that a locked store reports StoreLockedError
+    const client = createClient({
+      connection: await openEmbeddedConnection(this.#options.embeddedPath!),
+      ...this.#commonClientOptions(),
+    });
+    try {
+      await client.command({ query: `USE ${quoteIdentifier(this.database)}` });
+      // Last: from here on the session refuses any change of settings, and SESSION_SETTINGS
+      // (re-sent with every query) are accepted only because their values do not change.
+      await client.command({ query: 'SET readonly = 1' });
+    } catch (err) {
+      await client.close();
+      throw err;
+    }
+    return client;
+  }
+}

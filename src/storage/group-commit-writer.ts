@@ -1,0 +1,163 @@
+import { RetryableStorageError } from '../pipeline/errors.js';
+
+export interface GroupCommitWriterOptions<T> {
+  /** A batch is sent as soon as it holds this many rows. */
+  maxBatchRows: number;
+  /** A batch is sent at the latest this long after its first write (when an insert slot is free). */
+  lingerMs: number;
+  /**
+   * Inserts allowed in flight at once. More than one, so that one slow insert does not hold
+   * up everything behind it; few, because every insert creates a part ClickHouse must merge.
+   */
+  maxConcurrentInserts?: number;
+  insert: (rows: T[]) => Promise<void>;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+class Batch<T> {
+  readonly rows: T[] = [];
+  readonly waiters: Waiter[] = [];
+  /** Linger time is over: send as soon as a slot is free. */
+  due = false;
+  readonly done: Promise<void>;
+  markDone!: () => void;
+
+  constructor() {
+    this.done = new Promise((resolve) => (this.markDone = resolve));
+  }
+}
+
+/**
+ * Coalesces concurrent writes into few ClickHouse inserts (group commit): ClickHouse wants
+ * few large inserts, while the receivers see many small export requests that each wait for
+ * their spans to be stored before acknowledging.
+ *
+ * A write's promise settles with the insert that carried its rows: it resolves when that
+ * insert returns, and every write in a failed insert is rejected with that insert's error.
+ * A write is never split across inserts, so one acknowledgement maps to one insert; a
+ * single write larger than `maxBatchRows` becomes one insert of its own size.
+ *
+ * While all insert slots are busy, a batch whose linger time has passed stays open and keeps
+ * taking writes (up to `maxBatchRows`): under load, batches grow instead of queueing up.
+ */
+export class GroupCommitWriter<T> {
+  readonly #maxBatchRows: number;
+  readonly #lingerMs: number;
+  readonly #maxConcurrentInserts: number;
+  readonly #insert: (rows: T[]) => Promise<void>;
+
+  /** The batch taking writes. */
+  #open: Batch<T> | undefined;
+  #lingerTimer: NodeJS.Timeout | undefined;
+  /** Full (or flushed) batches waiting for an insert slot, oldest first. */
+  readonly #sealed: Batch<T>[] = [];
+  readonly #inFlight = new Set<Batch<T>>();
+  #closed = false;
+
+  constructor(options: GroupCommitWriterOptions<T>) {
+    const { maxBatchRows, lingerMs, maxConcurrentInserts = 2 } = options;
+    if (!Number.isInteger(maxBatchRows) || maxBatchRows < 1) throw new RangeError('maxBatchRows must be a positive integer');
+    if (!(lingerMs >= 0)) throw new RangeError('lingerMs must be >= 0');
+    if (!Number.isInteger(maxConcurrentInserts) || maxConcurrentInserts < 1) {
+      throw new RangeError('maxConcurrentInserts must be a positive integer');
+    }
+    this.#maxBatchRows = maxBatchRows;
+    this.#lingerMs = lingerMs;
+    this.#maxConcurrentInserts = maxConcurrentInserts;
+    this.#insert = options.insert;
+  }
+
+  /** Rows accepted but not yet handed to an insert. */
+  get pendingRows(): number {
+    return (this.#open?.rows.length ?? 0) + this.#sealed.reduce((n, b) => n + b.rows.length, 0);
+  }
+
+  write(rows: T[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new RetryableStorageError('the writer is closed (shutting down)'));
+    if (rows.length === 0) return Promise.resolve();
+
+    // Keep batches within maxBatchRows unless a single write is larger by itself.
+    if (this.#open !== undefined && this.#open.rows.length + rows.length > this.#maxBatchRows) {
+      this.#sealOpen();
+    }
+    const batch = this.#openBatch();
+    for (const row of rows) batch.rows.push(row);
+    const written = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+
+    if (batch.rows.length >= this.#maxBatchRows) this.#sealOpen();
+    this.#pump();
+    return written;
+  }
+
+  /**
+   * Sends everything written so far without waiting for linger, and resolves once those
+   * inserts have finished. Failed inserts are reported to their writers, not here.
+   */
+  async flush(): Promise<void> {
+    this.#sealOpen();
+    const pending = [...this.#sealed, ...this.#inFlight].map((b) => b.done);
+    this.#pump();
+    await Promise.all(pending);
+  }
+
+  /** Flushes, then refuses further writes with RetryableStorageError. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+  }
+
+  #openBatch(): Batch<T> {
+    if (this.#open === undefined) {
+      const batch = new Batch<T>();
+      this.#open = batch;
+      this.#lingerTimer = setTimeout(() => {
+        this.#lingerTimer = undefined;
+        batch.due = true;
+        this.#pump();
+      }, this.#lingerMs);
+    }
+    return this.#open;
+  }
+
+  #sealOpen(): void {
+    if (this.#open === undefined) return;
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    this.#sealed.push(this.#open);
+    this.#open = undefined;
+  }
+
+  /** Starts inserts while slots are free: sealed batches first, then the open one if due. */
+  #pump(): void {
+    while (this.#inFlight.size < this.#maxConcurrentInserts) {
+      if (this.#sealed.length === 0 && this.#open?.due === true) this.#sealOpen();
+      const batch = this.#sealed.shift();
+      if (batch === undefined) return;
+      this.#start(batch);
+    }
+  }
+
+  #start(batch: Batch<T>): void {
+    this.#inFlight.add(batch);
+    const settle = (outcome: (w: Waiter) => void): void => {
+      this.#inFlight.delete(batch);
+      for (const waiter of batch.waiters) outcome(waiter);
+      batch.markDone();
+      this.#pump();
+    };
+    let inserting: Promise<void>;
+    try {
+      inserting = this.#insert(batch.rows);
+    } catch (err) {
+      inserting = Promise.reject(err);
+    }
+    inserting.then(
+      () => settle((w) => w.resolve()),
+      (err: unknown) => settle((w) => w.reject(err)),
+    );
+  }
+}
