@@ -1,0 +1,315 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { DaemonMetrics } from '../admin/daemon-metrics.js';
+import type { Logger } from '../admin/logger.js';
+import type { SpanRow } from '../pipeline/span-row.js';
+import type { ScoreRow, ScoreSource } from '../storage/score-row.js';
+import type { TraceStorage } from '../storage/trace-storage.js';
+import type { ScoreOutcome } from './scorer-args.js';
+
+/** A score as stored: its `scores` row and its scoring span in `otel_traces`. */
+export interface ScoreRecord {
+  score: ScoreRow;
+  span: SpanRow;
+}
+
+export interface ScoreRecorderOptions {
+  storage: Pick<TraceStorage, 'insertSpans' | 'insertScores'>;
+  metrics: Pick<DaemonMetrics, 'scoreWriteFailures'>;
+  logger: Logger;
+  /** How long a score may wait for others before they are inserted together. Default 100 ms. */
+  flushIntervalMs?: number;
+  /** Pending scores that trigger an insert without waiting. Default 1,000. */
+  maxBatchRows?: number;
+  /** Tries per insert, first one included. Default 5. */
+  maxAttempts?: number;
+  /** First retry delay, doubled each time (±20% jitter). Default 2,000 ms: 2+4+8+16 s ≈ 30 s. */
+  initialBackoffMs?: number;
+  /** Default 16,000 ms. */
+  maxBackoffMs?: number;
+  /** Scores held while ClickHouse is unreachable; beyond that new ones are lost. Default 100,000. */
+  maxPendingRows?: number;
+}
+
+/** Names the scoring spans' instrumentation scope, the way an OTel SDK names itself. */
+export const SCORING_SCOPE_NAME = 'spanscore';
+export const SCORING_SCOPE_VERSION = readPackageVersion();
+
+/**
+ * Builds the two rows of one score. The scoring span is a child of the scored span in the same
+ * trace and under the same service, so a trace view of the application shows its scores inline.
+ *
+ * Status: `Error` (+ message) when the scorer failed, else `Ok`. OTel leaves `Ok` to the
+ * application rather than to instrumentation libraries, and here spanscore is the application
+ * that made the call and validated its result; it also makes "failed vs succeeded" a plain
+ * equality on StatusCode for scoring spans, with no `Unset` ambiguity.
+ */
+export function toScoreRecord(
+  scored: SpanRow,
+  rule: string,
+  outcome: ScoreOutcome,
+  source: ScoreSource,
+  scoredAtNs: string = epochNanos(),
+): ScoreRecord {
+  const scoringSpanId = randomBytes(8).toString('hex');
+  const details = JSON.stringify(outcome.metadata ?? {});
+  const failed = outcome.error !== '';
+  const durationNs = String(Math.max(0, Math.round(outcome.durationNs)));
+
+  const attributes: Record<string, string> = {};
+  if (outcome.score !== null) attributes['spanscore.score'] = String(outcome.score);
+  attributes['spanscore.scorer'] = outcome.scorer;
+  attributes['spanscore.rule'] = rule;
+  attributes['spanscore.source'] = source;
+  attributes['spanscore.details'] = details;
+  if (failed) attributes['spanscore.error'] = outcome.error;
+
+  const span: SpanRow = {
+    Timestamp: outcome.startedAt,
+    TraceId: scored.TraceId,
+    SpanId: scoringSpanId,
+    ParentSpanId: scored.SpanId,
+    TraceState: '',
+    SpanName: `score ${outcome.scorer}`,
+    SpanKind: 'Internal',
+    ServiceName: scored.ServiceName,
+    ResourceAttributes: { 'service.name': scored.ServiceName, 'telemetry.sdk.name': SCORING_SCOPE_NAME },
+    ScopeName: SCORING_SCOPE_NAME,
+    ScopeVersion: SCORING_SCOPE_VERSION,
+    SpanAttributes: attributes,
+    Duration: durationNs,
+    StatusCode: failed ? 'Error' : 'Ok',
+    StatusMessage: failed ? outcome.error : '',
+    Events: [],
+    Links: [],
+  };
+  const score: ScoreRow = {
+    Timestamp: scored.Timestamp,
+    TraceId: scored.TraceId,
+    SpanId: scored.SpanId,
+    ScoringSpanId: scoringSpanId,
+    ServiceName: scored.ServiceName,
+    SpanName: scored.SpanName,
+    Rule: rule,
+    Scorer: outcome.scorer,
+    Score: outcome.score,
+    Error: outcome.error,
+    Details: details,
+    Source: source,
+    ScoredAt: scoredAtNs,
+    DurationNs: durationNs,
+  };
+  return { score, span };
+}
+
+/**
+ * Writes scores to ClickHouse in batches: a `scores` row and a scoring span per score.
+ *
+ * One insert per table at a time, of everything pending (at least every `flushIntervalMs`,
+ * sooner past `maxBatchRows`): while ClickHouse is slow or down, scores pile up here (bounded)
+ * and go in one bigger insert instead of a storm of small retried ones. Each table is
+ * retried on its own, so a table that took the rows is not sent them twice (otel_traces
+ * would keep duplicates). After the last attempt the scores are counted in
+ * `scoreWriteFailures` and their ids logged.
+ */
+export class ScoreRecorder {
+  readonly #storage: ScoreRecorderOptions['storage'];
+  readonly #metrics: ScoreRecorderOptions['metrics'];
+  readonly #logger: Logger;
+  readonly #flushIntervalMs: number;
+  readonly #maxBatchRows: number;
+  readonly #maxAttempts: number;
+  readonly #initialBackoffMs: number;
+  readonly #maxBackoffMs: number;
+  readonly #maxPendingRows: number;
+  #pending: ScoreRecord[] = [];
+  #writing: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Past this (epoch ms) retries stop; set by `shutdown`. */
+  #deadline = Number.POSITIVE_INFINITY;
+  #closed = false;
+  readonly #sleepers = new Set<() => void>();
+  /** Scores refused because the buffer was full, logged together by the next write. */
+  #overflow: ScoreRecord[] = [];
+
+  constructor(options: ScoreRecorderOptions) {
+    this.#storage = options.storage;
+    this.#metrics = options.metrics;
+    this.#logger = options.logger;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 100;
+    this.#maxBatchRows = options.maxBatchRows ?? 1_000;
+    this.#maxAttempts = Math.max(1, options.maxAttempts ?? 5);
+    this.#initialBackoffMs = options.initialBackoffMs ?? 2_000;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 16_000;
+    this.#maxPendingRows = options.maxPendingRows ?? 100_000;
+  }
+
+  /** Scores waiting for an insert (not counting one in progress). */
+  get pendingRows(): number {
+    return this.#pending.length;
+  }
+
+  /** Queues the score of `scored` for writing; returns the rows it will write. Never throws. */
+  record(scored: SpanRow, rule: string, outcome: ScoreOutcome, source: ScoreSource = 'online'): ScoreRecord {
+    const record = toScoreRecord(scored, rule, outcome, source);
+    if (this.#closed) {
+      this.#lose([record], 'the score recorder is shut down');
+      return record;
+    }
+    if (this.#pending.length >= this.#maxPendingRows) {
+      this.#metrics.scoreWriteFailures.inc();
+      this.#overflow.push(record);
+      return record;
+    }
+    this.#pending.push(record);
+    if (this.#writing === undefined) {
+      if (this.#pending.length >= this.#maxBatchRows) this.#startWrite();
+      else this.#armTimer();
+    }
+    return record;
+  }
+
+  /** Writes everything pending and waits for it (retries included). */
+  async flush(): Promise<void> {
+    this.#cancelTimer();
+    while (this.#writing !== undefined || this.#pending.length > 0) {
+      if (this.#writing === undefined) this.#startWrite();
+      await this.#writing;
+    }
+  }
+
+  /**
+   * Stops accepting scores and writes what is pending for at most `timeoutMs`; retries stop at
+   * that deadline. Scores not written by then are counted as write failures and logged.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.#closed = true;
+    this.#cancelTimer();
+    this.#deadline = Date.now() + Math.max(0, timeoutMs);
+    // A retry sleeping past the deadline must notice it now, not when it wakes.
+    for (const wake of this.#sleepers) wake();
+    while (this.#writing !== undefined || this.#pending.length > 0) {
+      if (this.#writing === undefined) this.#startWrite();
+      const remaining = this.#deadline - Date.now();
+      if (remaining <= 0) break;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#writing, new Promise<void>((resolve) => (timer = setTimeout(resolve, remaining)))]);
+      clearTimeout(timer);
+    }
+    if (this.#pending.length > 0) this.#lose(this.#pending.splice(0), 'shutdown deadline passed before they were written');
+    this.#logOverflow();
+  }
+
+  #startWrite(): void {
+    this.#cancelTimer();
+    const records = this.#pending;
+    this.#pending = [];
+    this.#writing = this.#write(records).finally(() => {
+      this.#writing = undefined;
+      if (this.#closed || this.#pending.length === 0) return;
+      if (this.#pending.length >= this.#maxBatchRows) this.#startWrite();
+      else this.#armTimer();
+    });
+  }
+
+  async #write(records: ScoreRecord[]): Promise<void> {
+    this.#logOverflow();
+    const [scores, spans] = await Promise.all([
+      this.#insertWithRetry('scores', () => this.#storage.insertScores(records.map((record) => record.score))),
+      this.#insertWithRetry('otel_traces', () => this.#storage.insertSpans(records.map((record) => record.span))),
+    ]);
+    const failed = [scores, spans].filter((result) => !result.ok);
+    if (failed.length === 0) return;
+    this.#lose(
+      records,
+      `insert into ${failed.map((result) => result.table).join(' and ')} failed after retries`,
+      failed[0].error,
+    );
+  }
+
+  async #insertWithRetry(
+    table: string,
+    insert: () => Promise<void>,
+  ): Promise<{ ok: true; table: string } | { ok: false; table: string; error: unknown }> {
+    let backoffMs = this.#initialBackoffMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await insert();
+        return { ok: true, table };
+      } catch (error) {
+        const waitMs = backoffMs * (0.8 + 0.4 * Math.random());
+        if (attempt >= this.#maxAttempts || Date.now() + waitMs > this.#deadline) return { ok: false, table, error };
+        this.#logger.warn({ err: error, table, attempt, retryInMs: Math.round(waitMs) }, 'score insert failed; retrying');
+        await this.#sleep(waitMs);
+        if (Date.now() >= this.#deadline) return { ok: false, table, error };
+        backoffMs = Math.min(backoffMs * 2, this.#maxBackoffMs);
+      }
+    }
+  }
+
+  #lose(records: ScoreRecord[], reason: string, error?: unknown): void {
+    this.#metrics.scoreWriteFailures.inc(records.length);
+    // One entry per lost batch, listing every score's ids, so a later recovery can find them.
+    this.#logger.error({ err: error, lost: records.map(idsOf) }, `${records.length} score(s) not written: ${reason}`);
+  }
+
+  #logOverflow(): void {
+    if (this.#overflow.length === 0) return;
+    const lost = this.#overflow.splice(0);
+    // Already counted when refused.
+    this.#logger.error(
+      { lost: lost.map(idsOf) },
+      `${lost.length} score(s) not written: more than ${this.#maxPendingRows} were waiting for ClickHouse`,
+    );
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
+  #armTimer(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#writing === undefined && this.#pending.length > 0) this.#startWrite();
+    }, this.#flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+function idsOf(record: ScoreRecord) {
+  const { TraceId, SpanId, ScoringSpanId, Rule, Scorer } = record.score;
+  return { traceId: TraceId, spanId: SpanId, scoringSpanId: ScoringSpanId, rule: Rule, scorer: Scorer };
+}
+
+function readPackageVersion(): string {
+  try {
+    // ../../package.json from both src/scoring/ and dist/scoring/.
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '';
+  } catch {
+    return '';
+  }
+}
+
+// ns since epoch with sub-ms resolution: a monotonic clock anchored once to the wall clock.
+const epochAnchorNs = BigInt(Date.now()) * 1_000_000n;
+const hrtimeAnchorNs = process.hrtime.bigint();
+
+function epochNanos(): string {
+  return (epochAnchorNs + (process.hrtime.bigint() - hrtimeAnchorNs)).toString();
+}

@@ -1,0 +1,307 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { Logger } from '../admin/logger.js';
+import type { ScorerSpec } from './rule-spec.js';
+import type { ScoreOutcome } from './scorer-args.js';
+import { CallProgress, timedOutMessage, type ScorerBatch, type ScorerTask, type ScorerTaskResult } from './scorer-worker.js';
+
+export type { ScorerTask } from './scorer-worker.js';
+
+export interface ScorerPoolOptions {
+  /** Worker threads. Default: `os.availableParallelism()`. */
+  workers?: number;
+  /** Per-call deadline for scorer specs that carry none (`timeoutMs` <= 0). Default 10,000 ms. */
+  taskTimeoutMs?: number;
+  scorers: ScorerSpec[];
+  logger: Logger;
+  /**
+   * Time a worker call gets on top of its scorers' deadline before the backstop fires, for
+   * what is not a scorer's fault: starting a replacement thread, importing user modules,
+   * copying the batch. Default 1,000 ms.
+   */
+  dispatchGraceMs?: number;
+}
+
+export const DEFAULT_TASK_TIMEOUT_MS = 10_000;
+export const DEFAULT_DISPATCH_GRACE_MS = 1_000;
+/** How often running calls are checked against their deadline: the timeout's precision. */
+const WATCHDOG_INTERVAL_MS = 20;
+
+/** The call pinned as the reason a worker call failed. */
+interface Culprit {
+  position: number;
+  /** hrtime (ns) when it started. */
+  startedHr: bigint;
+}
+
+type WorkerCall =
+  | { ok: true; results: ScorerTaskResult[] }
+  | { ok: false; reason: 'timeout' | 'crash' | 'closed'; error: unknown; culprit?: Culprit };
+
+/** A worker call the watchdog is watching. */
+interface WatchedCall {
+  progress: BigInt64Array;
+  timeoutsNs: bigint[];
+  deadline: AbortController;
+  culprit?: Culprit;
+}
+
+/**
+ * Runs batches of scorer calls on a Piscina worker pool and turns every scorer fault
+ * (throw, bad value, hang, crashed thread) into an error outcome for that call only.
+ *
+ * A synchronous hang (`while (true) {}`) can only be stopped by terminating its thread, and a
+ * terminated batch returns nothing. So the worker publishes, in shared memory, which call is
+ * running and since when, and a watchdog here terminates the thread as soon as THAT call
+ * passes ITS deadline: the culprit gets `timed out after N ms` and the rest of its batch is
+ * run again (one worker call, watched the same way), so batch-mates still get real scores.
+ * Piscina replaces terminated threads. A thread that dies inside a call is handled alike.
+ *
+ * Faults the watchdog cannot pin on a call (a hang after an `await` or while importing a user
+ * module, a crash between calls) hit the backstop: a deadline on the whole worker call of the
+ * LONGEST deadline among its calls plus grace, after which its calls are re-run one per worker
+ * call, each with its own deadline, which isolates the culprit. The max rather than the sum:
+ * a healthy batch takes about its slowest call, since async calls overlap in the worker and a
+ * sync call cannot overrun its deadline without the watchdog noticing; the sum would let a
+ * hang hold a thread for 64 deadlines while the queue sheds. Its only cost is a false alarm
+ * when many slow synchronous calls add up past it, and the one-by-one re-run still yields the
+ * true scores.
+ *
+ * Deadlines start when a call is handed to Piscina, so the pool never hands over more worker
+ * calls than it has threads: a call queued inside Piscina behind a hang must not time out.
+ */
+export class ScorerPool {
+  readonly workers: number;
+  readonly #piscina: Piscina<ScorerBatch, ScorerTaskResult[]>;
+  readonly #specs: Map<string, ScorerSpec>;
+  readonly #graceMs: number;
+  readonly #logger: Logger;
+  readonly #slotWaiters: Array<() => void> = [];
+  #freeSlots: number;
+  readonly #watched = new Set<WatchedCall>();
+  #watchdog: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: ScorerPoolOptions) {
+    this.workers = Math.max(1, Math.floor(options.workers ?? availableParallelism()));
+    const defaultTimeoutMs = options.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS;
+    this.#specs = new Map(
+      options.scorers.map((spec) => [spec.name, { ...spec, timeoutMs: spec.timeoutMs > 0 ? spec.timeoutMs : defaultTimeoutMs }]),
+    );
+    this.#graceMs = options.dispatchGraceMs ?? DEFAULT_DISPATCH_GRACE_MS;
+    this.#logger = options.logger;
+    this.#freeSlots = this.workers;
+    this.#piscina = new Piscina<ScorerBatch, ScorerTaskResult[]>({
+      filename: scorerWorkerFilename(),
+      minThreads: this.workers,
+      maxThreads: this.workers,
+      idleTimeout: Infinity,
+      // 'async' keeps the worker's event loop turning between batches, so a user scorer's
+      // background work (keep-alive sockets, an abandoned timed-out call) cannot wedge it.
+      atomics: 'async',
+    });
+    // Piscina emits 'error' for a worker that fails while idle; unhandled it would crash us.
+    this.#piscina.on('error', (error: unknown) => this.#logger.error({ err: error }, 'scorer worker failed'));
+  }
+
+  /** Outcomes by task id, one entry per task. Never rejects: faults become error outcomes. */
+  async runBatch(tasks: ScorerTask[]): Promise<Map<number, ScoreOutcome[]>> {
+    const outcomes = new Map<number, ScoreOutcome[]>();
+    const runnable: ScorerTask[] = [];
+    for (const task of tasks) {
+      if (this.#specs.has(task.scorer)) runnable.push(task);
+      else outcomes.set(task.id, [failedOutcome(task.scorer, `scorer "${task.scorer}" is not configured`, epochNanos(), 0)]);
+    }
+    if (runnable.length > 0) await this.#run(runnable, outcomes);
+    return outcomes;
+  }
+
+  /** Stops the threads; calls still running end with a "pool closed" error outcome. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const wake of this.#slotWaiters.splice(0)) wake();
+    this.#stopWatchdog();
+    await this.#piscina.destroy();
+  }
+
+  async #run(tasks: ScorerTask[], into: Map<number, ScoreOutcome[]>): Promise<void> {
+    const startedAt = epochNanos();
+    const startedHr = process.hrtime.bigint();
+    const call = await this.#callWorker(tasks);
+    if (call.ok) {
+      this.#collect(tasks, call.results, into);
+      return;
+    }
+    if (call.reason === 'closed') {
+      for (const task of tasks) into.set(task.id, [this.#closedOutcome(task, startedAt, startedHr)]);
+      return;
+    }
+    // Alone in its call, a task is its own culprit.
+    const culprit = call.culprit ?? (tasks.length === 1 ? { position: 0, startedHr } : undefined);
+    if (culprit !== undefined) {
+      const task = tasks[culprit.position]!;
+      into.set(task.id, [this.#faultOutcome(task, call.reason, call.error, culprit.startedHr)]);
+      const rest = tasks.filter((_, position) => position !== culprit.position);
+      if (rest.length > 0) await this.#run(rest, into);
+      return;
+    }
+    this.#logger.warn(
+      { reason: call.reason, err: call.error, tasks: tasks.length, scorers: [...new Set(tasks.map((task) => task.scorer))] },
+      'scorer batch failed without a culprit; re-running its calls one by one',
+    );
+    await Promise.all(tasks.map((task) => this.#run([task], into)));
+  }
+
+  async #callWorker(tasks: ScorerTask[]): Promise<WorkerCall> {
+    await this.#acquireSlot();
+    if (this.#closed) {
+      this.#releaseSlot();
+      return { ok: false, reason: 'closed', error: undefined };
+    }
+    const timeoutsMs = tasks.map((task) => this.#specs.get(task.scorer)!.timeoutMs);
+    const watched: WatchedCall = {
+      progress: new BigInt64Array(new SharedArrayBuffer(CallProgress.SLOTS * BigInt64Array.BYTES_PER_ELEMENT)),
+      timeoutsNs: timeoutsMs.map((ms) => BigInt(ms) * 1_000_000n),
+      deadline: new AbortController(),
+    };
+    const backstop = setTimeout(() => watched.deadline.abort(), Math.max(...timeoutsMs) + this.#graceMs);
+    this.#watch(watched);
+    try {
+      const results = await this.#piscina.run(
+        { scorers: this.#specsFor(tasks), tasks, progress: watched.progress },
+        { signal: watched.deadline.signal },
+      );
+      return { ok: true, results };
+    } catch (error) {
+      if (this.#closed) return { ok: false, reason: 'closed', error };
+      if (watched.deadline.signal.aborted) return { ok: false, reason: 'timeout', error, culprit: watched.culprit };
+      // The thread died: if it died inside a call, that call is the culprit.
+      return { ok: false, reason: 'crash', error, culprit: runningCall(watched.progress) };
+    } finally {
+      clearTimeout(backstop);
+      this.#unwatch(watched);
+      this.#releaseSlot();
+    }
+  }
+
+  #watch(call: WatchedCall): void {
+    this.#watched.add(call);
+    if (this.#watchdog !== undefined) return;
+    this.#watchdog = setInterval(() => this.#checkDeadlines(), WATCHDOG_INTERVAL_MS);
+    this.#watchdog.unref();
+  }
+
+  #unwatch(call: WatchedCall): void {
+    this.#watched.delete(call);
+    if (this.#watched.size === 0) this.#stopWatchdog();
+  }
+
+  #stopWatchdog(): void {
+    if (this.#watchdog === undefined) return;
+    clearInterval(this.#watchdog);
+    this.#watchdog = undefined;
+  }
+
+  #checkDeadlines(): void {
+    const now = process.hrtime.bigint();
+    for (const call of this.#watched) {
+      const running = runningCall(call.progress);
+      if (running === undefined || now - running.startedHr <= call.timeoutsNs[running.position]!) continue;
+      call.culprit = running;
+      this.#watched.delete(call);
+      // Piscina terminates the thread running an aborted task and starts a new one.
+      call.deadline.abort();
+    }
+  }
+
+  #faultOutcome(task: ScorerTask, reason: 'timeout' | 'crash', error: unknown, startedHr: bigint): ScoreOutcome {
+    const spec = this.#specs.get(task.scorer)!;
+    const durationNs = Number(process.hrtime.bigint() - startedHr);
+    const startedAt = toEpochNanos(startedHr);
+    if (reason === 'timeout') return failedOutcome(spec.name, timedOutMessage(spec), startedAt, durationNs);
+    return failedOutcome(spec.name, `scorer "${spec.name}" crashed its worker: ${errorText(error)}`, startedAt, durationNs);
+  }
+
+  #collect(tasks: ScorerTask[], results: ScorerTaskResult[], into: Map<number, ScoreOutcome[]>): void {
+    for (const result of results) into.set(result.id, result.outcomes);
+    for (const task of tasks) {
+      if (!into.has(task.id)) {
+        into.set(task.id, [failedOutcome(task.scorer, `scorer "${task.scorer}" produced no result (worker bug)`, epochNanos(), 0)]);
+      }
+    }
+  }
+
+  #specsFor(tasks: ScorerTask[]): ScorerSpec[] {
+    const names = new Set(tasks.map((task) => task.scorer));
+    return [...names].map((name) => this.#specs.get(name)!);
+  }
+
+  #closedOutcome(task: ScorerTask, startedAt: string, startedHr: bigint): ScoreOutcome {
+    const durationNs = Number(process.hrtime.bigint() - startedHr);
+    return failedOutcome(task.scorer, `scoring pool closed before scorer "${task.scorer}" finished`, startedAt, durationNs);
+  }
+
+  #acquireSlot(): Promise<void> {
+    if (this.#freeSlots > 0 || this.#closed) {
+      this.#freeSlots--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#slotWaiters.push(resolve));
+  }
+
+  #releaseSlot(): void {
+    const next = this.#slotWaiters.shift();
+    // The slot passes straight to the next waiter, so a freed thread is never raced for.
+    if (next !== undefined) next();
+    else this.#freeSlots++;
+  }
+}
+
+/** The synchronous call a worker has published as running, if any. */
+function runningCall(progress: BigInt64Array): Culprit | undefined {
+  const running = Atomics.load(progress, CallProgress.RUNNING);
+  if (running === 0n) return undefined;
+  return { position: Number(running) - 1, startedHr: Atomics.load(progress, CallProgress.STARTED) };
+}
+
+/**
+ * Where the compiled worker is. From `dist/scoring/scorer-pool.js` it sits alongside. When
+ * this module runs as TypeScript source (vitest loads `src/scoring/scorer-pool.ts`), the
+ * worker cannot: Node 20 worker threads do not load `.ts`, and vitest's transform does not
+ * reach into them, so we use the compiled one in `dist/` (`npm test` builds it first).
+ */
+function scorerWorkerFilename(): string {
+  const here = fileURLToPath(import.meta.url);
+  const filename = here.endsWith('.ts')
+    ? resolve(dirname(here), '../../dist/scoring/scorer-worker.js')
+    : join(dirname(here), 'scorer-worker.js');
+  if (!existsSync(filename)) {
+    throw new Error(`scorer worker not found at ${filename}; run \`npm run build\` first`);
+  }
+  return filename;
+}
+
+function failedOutcome(scorer: string, error: string, startedAt: string, durationNs: number): ScoreOutcome {
+  return { scorer, score: null, error, metadata: {}, durationNs, startedAt };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// ns since epoch with sub-ms resolution (see scorer-worker.ts): a monotonic clock anchored
+// once. hrtime is process-wide, so it also converts starts published by worker threads.
+const epochAnchorNs = BigInt(Date.now()) * 1_000_000n;
+const hrtimeAnchorNs = process.hrtime.bigint();
+
+function toEpochNanos(hrtime: bigint): string {
+  return (epochAnchorNs + (hrtime - hrtimeAnchorNs)).toString();
+}
+
+function epochNanos(): string {
+  return toEpochNanos(process.hrtime.bigint());
+}

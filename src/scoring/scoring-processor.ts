@@ -1,0 +1,230 @@
+import type { DaemonMetrics } from '../admin/daemon-metrics.js';
+import type { Logger } from '../admin/logger.js';
+import type { SpanRow } from '../pipeline/span-row.js';
+import type { TraceStorage } from '../storage/trace-storage.js';
+import type { RuleSpec, ScorerSpec } from './rule-spec.js';
+import type { ScoreOutcome, ScorerArgs } from './scorer-args.js';
+import { ScoreRecorder, type ScoreRecorderOptions } from './score-recorder.js';
+import type { StoredSpanConsumer } from '../pipeline/span-consumer.js';
+import { ScorerPool } from './scorer-pool.js';
+import { ScoringQueue, type ScoringTask } from './scoring-queue.js';
+import { extractScorerArgs, type FieldConventions } from './span-fields.js';
+import { SpanSelector } from './span-selector.js';
+import { TraceIdSampler } from './trace-id-sampler.js';
+
+/** Live counts for one rule, for the admin API. Tasks are (span, scorer) pairs. */
+export interface RuleCounters {
+  /** Spans the rule looked at. */
+  seen: number;
+  /** Spans its `apply_to` matched. */
+  selected: number;
+  /** Selected spans whose trace the sampler kept. */
+  sampled: number;
+  /** Scorer tasks queued. */
+  enqueued: number;
+  /** Scorer tasks dropped: queue full, shutting down, or left at the drain deadline. */
+  shed: number;
+  /** Outcomes without error (an array-returning scorer yields several per task). */
+  scored: number;
+  /** Outcomes with an error. */
+  errored: number;
+}
+
+export interface ScoringProcessorOptions {
+  rules: RuleSpec[];
+  /**
+   * Declared scorers by name. A rule may also name a built-in directly (`ExactMatch`);
+   * such names missing here become built-in specs with default options and deadline.
+   */
+  scorers: Map<string, ScorerSpec>;
+  conventions: FieldConventions;
+  storage: Pick<TraceStorage, 'insertSpans' | 'insertScores'>;
+  metrics: Pick<DaemonMetrics, 'scores' | 'scoringShed' | 'scoringQueueDepth' | 'scoreWriteFailures'>;
+  logger: Logger;
+  /** Worker threads. Default: `os.availableParallelism()`. */
+  workers?: number;
+  /** Deadline for scorers whose spec has none. Default 10,000 ms (ScorerPool). */
+  taskTimeoutMs?: number;
+  /** Extra time per worker call for thread start and module imports. Default 1,000 ms. */
+  dispatchGraceMs?: number;
+  /** Scorer tasks held before shedding. Default 10,000. */
+  queueCapacity?: number;
+  /** Scorer tasks per worker call. Default 64. */
+  maxBatchSize?: number;
+  /** How long a partial batch waits. Default 5 ms. */
+  lingerMs?: number;
+  /** Batches handed to the pool at once. Default `workers * 2`. */
+  maxInFlightBatches?: number;
+  /** Write batching and retries of scores (ScoreRecorder defaults: 100 ms / 1,000 rows, 5 tries over ~30 s). */
+  recorder?: Omit<ScoreRecorderOptions, 'storage' | 'metrics' | 'logger'>;
+}
+
+interface ActiveRule {
+  name: string;
+  scorers: string[];
+  selector: SpanSelector;
+  sampler: TraceIdSampler;
+  counters: RuleCounters;
+}
+
+/**
+ * The pipeline stage after storage (an OpenTelemetry SpanProcessor's `onEnd`): picks the stored
+ * spans each enabled rule applies to, keeps the sampled traces, and queues one scorer task per
+ * (span, rule, scorer); outcomes are written back by the ScoreRecorder.
+ *
+ * `onStored` runs on the ingestion path after the spans are acknowledged-to-be, so it never
+ * throws and never waits: a full queue sheds instead of slowing ingestion.
+ */
+export class ScoringProcessor implements StoredSpanConsumer {
+  readonly #options: ScoringProcessorOptions;
+  readonly #logger: Logger;
+  readonly #rules: ActiveRule[];
+  readonly #counters = new Map<string, RuleCounters>();
+  readonly #scorerSpecs: ScorerSpec[];
+  readonly #recorder: ScoreRecorder;
+  #pool: ScorerPool | undefined;
+  #queue: ScoringQueue | undefined;
+  #state: 'new' | 'running' | 'stopped' = 'new';
+
+  constructor(options: ScoringProcessorOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+    for (const rule of options.rules) this.#counters.set(rule.name, emptyCounters());
+    this.#rules = options.rules
+      .filter((rule) => rule.enabled && rule.scorers.length > 0)
+      .map((rule) => ({
+        name: rule.name,
+        scorers: rule.scorers,
+        selector: new SpanSelector(rule.applyTo),
+        sampler: new TraceIdSampler(rule.samplingRate),
+        counters: this.#counters.get(rule.name)!,
+      }))
+      .filter((rule) => rule.selector.selectsAnything && rule.sampler.probability > 0);
+    this.#scorerSpecs = this.#specsUsedBy(this.#rules, options.scorers);
+    this.#recorder = new ScoreRecorder({ ...options.recorder, storage: options.storage, metrics: options.metrics, logger: options.logger });
+  }
+
+  /** Starts the worker threads. Spans stored before this are not scored. */
+  start(): void {
+    if (this.#state !== 'new') return;
+    this.#state = 'running';
+    if (this.#rules.length === 0) {
+      this.#logger.info('no enabled scoring rules; scoring is idle');
+      return;
+    }
+    const options = this.#options;
+    const pool = new ScorerPool({
+      workers: options.workers,
+      taskTimeoutMs: options.taskTimeoutMs,
+      dispatchGraceMs: options.dispatchGraceMs,
+      scorers: this.#scorerSpecs,
+      logger: this.#logger,
+    });
+    this.#pool = pool;
+    this.#queue = new ScoringQueue({
+      capacity: options.queueCapacity,
+      maxBatchSize: options.maxBatchSize,
+      lingerMs: options.lingerMs,
+      maxInFlightBatches: options.maxInFlightBatches,
+      runner: pool,
+      metrics: this.#options.metrics,
+      logger: this.#logger,
+      onScored: (task, outcomes) => this.#onScored(task, outcomes),
+      onShed: (task) => this.#counters.get(task.rule)!.shed++,
+    });
+    this.#logger.info(
+      { rules: this.#rules.map((rule) => rule.name), scorers: this.#scorerSpecs.map((spec) => spec.name), workers: pool.workers },
+      'scoring started',
+    );
+  }
+
+  /** A snapshot of every configured rule's counters, by rule name. */
+  get ruleCounters(): Record<string, RuleCounters> {
+    const snapshot: Record<string, RuleCounters> = {};
+    for (const [name, counters] of this.#counters) snapshot[name] = { ...counters };
+    return snapshot;
+  }
+
+  /** Queues scoring for freshly stored spans. Never throws, never waits. */
+  onStored(spans: SpanRow[]): void {
+    const queue = this.#queue;
+    if (queue === undefined || this.#state !== 'running') return;
+    try {
+      for (const span of spans) this.#select(span, queue);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'selecting spans for scoring failed');
+    }
+  }
+
+  /**
+   * Stops taking spans, lets queued and running scorer calls finish, writes their scores, and
+   * stops the threads, all within `timeoutMs`. Scoring that misses it is counted as shed,
+   * writes that miss it as write failures.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopped';
+    const deadline = Date.now() + Math.max(0, timeoutMs);
+    // Scores are worthless unwritten: keep part of the budget for the last insert.
+    const writeReserveMs = Math.min(1_000, timeoutMs / 4);
+    try {
+      await this.#queue?.drain(Math.max(0, deadline - writeReserveMs - Date.now()));
+      await this.#pool?.close();
+    } finally {
+      await this.#recorder.shutdown(Math.max(0, deadline - Date.now()));
+    }
+  }
+
+  #select(span: SpanRow, queue: ScoringQueue): void {
+    // Built at most once per span, however many rules select it: it is the costly part
+    // (attribute JSON parsing), and sharing the object lets a batch clone it once.
+    let args: ScorerArgs | undefined;
+    for (const rule of this.#rules) {
+      const counters = rule.counters;
+      counters.seen++;
+      if (!rule.selector.matches(span)) continue;
+      counters.selected++;
+      if (!rule.sampler.shouldSample(span.TraceId)) continue;
+      counters.sampled++;
+      if (args === undefined) {
+        try {
+          args = extractScorerArgs(span, this.#options.conventions);
+        } catch (error) {
+          this.#logger.warn({ err: error, traceId: span.TraceId, spanId: span.SpanId }, 'could not read scorer arguments from span');
+          return;
+        }
+      }
+      for (const scorer of rule.scorers) {
+        // A refused task is counted through the queue's onShed.
+        if (queue.offer({ span, rule: rule.name, scorer, args })) counters.enqueued++;
+      }
+    }
+  }
+
+  #onScored(task: ScoringTask, outcomes: ScoreOutcome[]): void {
+    const counters = this.#counters.get(task.rule)!;
+    for (const outcome of outcomes) {
+      const failed = outcome.error !== '';
+      if (failed) counters.errored++;
+      else counters.scored++;
+      this.#options.metrics.scores.inc({ scorer: outcome.scorer, outcome: failed ? 'error' : 'ok' });
+      this.#recorder.record(task.span, task.rule, outcome, 'online');
+    }
+  }
+
+  #specsUsedBy(rules: ActiveRule[], declared: Map<string, ScorerSpec>): ScorerSpec[] {
+    const specs = new Map<string, ScorerSpec>();
+    for (const rule of rules) {
+      for (const name of rule.scorers) {
+        if (specs.has(name)) continue;
+        // timeoutMs 0 = "none given": the pool applies its default deadline.
+        specs.set(name, declared.get(name) ?? { name, kind: 'builtin', builtin: name, options: {}, timeoutMs: 0 });
+      }
+    }
+    return [...specs.values()];
+  }
+}
+
+function emptyCounters(): RuleCounters {
+  return { seen: 0, selected: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0 };
+}
