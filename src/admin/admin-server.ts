@@ -1,0 +1,78 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DaemonMetrics } from './daemon-metrics.js';
+import type { Logger } from './logger.js';
+import { splitEndpoint } from './endpoint.js';
+
+export interface AdminServerOptions {
+  endpoint: string;
+  metrics: DaemonMetrics;
+  logger: Logger;
+  /** Ready once receivers listen and ClickHouse answers; the reason is shown when not. */
+  readiness: () => Promise<{ ready: boolean; reason?: string }>;
+}
+
+/**
+ * The admin endpoint, like the Collector's health_check extension plus its Prometheus
+ * telemetry: `/healthz` (the process is alive), `/readyz` (it can take traffic), `/metrics`.
+ */
+export class AdminServer {
+  private server?: Server;
+
+  constructor(private readonly options: AdminServerOptions) {}
+
+  async start(): Promise<string> {
+    const { host, port } = splitEndpoint(this.options.endpoint);
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((error) => {
+        this.options.logger.error({ err: error }, 'admin request failed');
+        if (!res.headersSent) send(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return send(res, 405, { error: `method ${req.method} not allowed on ${path}` });
+    }
+    switch (path) {
+      case '/healthz':
+        return send(res, 200, { status: 'ok' });
+      case '/readyz': {
+        const { ready, reason } = await this.options.readiness();
+        return send(res, ready ? 200 : 503, ready ? { status: 'ready' } : { status: 'not ready', reason });
+      }
+      case '/metrics': {
+        const body = await this.options.metrics.registry.metrics();
+        res.writeHead(200, { 'Content-Type': this.options.metrics.registry.contentType });
+        res.end(body);
+        return;
+      }
+      default:
+        return send(res, 404, { error: `no such path ${path}: try /healthz, /readyz or /metrics` });
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,46 @@
+import { createLogger } from '../admin/logger.js';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfig } from '../config/config-loader.js';
+import { Daemon } from '../pipeline/daemon.js';
+
+export async function runCommand(file: string): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\nspanscore refuses to start with an invalid config.\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const logger = createLogger(process.env.SPANSCORE_LOG_LEVEL ?? config.service.logLevel);
+  const daemon = new Daemon(config, logger);
+  let signalled = false;
+  const stop = (signal: string) => {
+    if (signalled) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info({ signal }, 'signal received');
+    daemon.shutdown().then(
+      () => process.exit(0),
+      (error) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    await daemon.start();
+  } catch (error) {
+    logger.fatal({ err: error }, `spanscore could not start: ${(error as Error).message}`);
+    await daemon.shutdown(2000).catch(() => undefined);
+    return 1;
+  }
+  // Keep running until a signal; the servers hold the event loop open.
+  return await new Promise<number>(() => undefined);
+}

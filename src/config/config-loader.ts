@@ -1,0 +1,219 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { LineCounter, isNode, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { builtinScorers } from '../scoring/builtins/index.js';
+import type { RuleSpec, ScorerSpec } from '../scoring/rule-spec.js';
+import { DEFAULT_FIELD_CONVENTIONS } from '../scoring/span-fields.js';
+import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
+import { configSchema, type RawConfig } from './config-schema.js';
+import { substituteEnv } from './env-substitution.js';
+import type { SpanscoreConfig } from './spanscore-config.js';
+
+const MIB = 1024 * 1024;
+
+/**
+ * Reads, substitutes, validates and resolves a config file. Every problem is collected and
+ * thrown together as one ConfigError, each naming its key path and line, so that a user
+ * fixes a file in one pass. Relative paths are resolved against the working directory,
+ * as the Collector does.
+ */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): SpanscoreConfig {
+  const absolute = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(error as Error).message}` }]);
+  }
+  return parseConfigText(text, file, env);
+}
+
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): SpanscoreConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        return { path: '', line: pos.line, column: pos.col, message: `YAML syntax: ${e.message.split('\n')[0]}` };
+      }),
+    );
+  }
+  const locate = (path: readonly PropertyKey[]): Pick<ConfigIssue, 'line' | 'column'> => locateNode(doc, lineCounter, path);
+
+  const envProblems = substituteEnv(doc, env);
+  const issues: ConfigIssue[] = envProblems.map((p) => ({ path: formatPath(p.path), ...locate(p.path), message: p.message }));
+
+  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    issues.push(...parsed.error.issues.flatMap((issue) => zodIssueToConfigIssues(issue, locate)));
+    throw new ConfigError(file, issues);
+  }
+  const resolved = resolveConfig(parsed.data, file, locate, issues);
+  if (issues.length > 0) throw new ConfigError(file, issues);
+  return resolved;
+}
+
+function zodIssueToConfigIssues(
+  issue: z.core.$ZodIssue,
+  locate: (path: readonly PropertyKey[]) => Pick<ConfigIssue, 'line' | 'column'>,
+): ConfigIssue[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const path = [...issue.path, key];
+      return { path: formatPath(path), ...locate(path), message: 'unknown key (check its spelling and indentation)' };
+    });
+  }
+  const message =
+    issue.code === 'invalid_type' && issue.input === undefined ? `required: ${issue.message.replace(/, received undefined$/, '')}` : issue.message;
+  return [{ path: formatPath(issue.path), ...locate(issue.path), message }];
+}
+
+function resolveConfig(
+  raw: RawConfig,
+  file: string,
+  locate: (path: readonly PropertyKey[]) => Pick<ConfigIssue, 'line' | 'column'>,
+  issues: ConfigIssue[],
+): SpanscoreConfig {
+  const problem = (path: PropertyKey[], message: string) => issues.push({ path: formatPath(path), ...locate(path), message });
+
+  const scorers = new Map<string, ScorerSpec>();
+  for (const [name, spec] of Object.entries(raw.scorers)) {
+    const timeoutMs = spec.timeout ?? raw.scoring.task_timeout;
+    if (spec.builtin !== undefined) {
+      if (!(spec.builtin in builtinScorers)) {
+        problem(['scorers', name, 'builtin'], `unknown built-in scorer "${spec.builtin}" (built-ins: ${Object.keys(builtinScorers).join(', ')})`);
+        continue;
+      }
+      try {
+        // Building the scorer once here surfaces bad options at load, not at first use in a worker.
+        builtinScorers[spec.builtin]!(spec.options ?? {});
+      } catch (error) {
+        problem(['scorers', name, 'options'], `invalid options for ${spec.builtin}: ${(error as Error).message}`);
+        continue;
+      }
+      scorers.set(name, { name, timeoutMs, kind: 'builtin', builtin: spec.builtin, options: spec.options ?? {} });
+    } else if (spec.module !== undefined) {
+      const modulePath = resolve(spec.module);
+      if (!existsSync(modulePath)) problem(['scorers', name, 'module'], `module file not found: ${modulePath}`);
+      if (spec.options !== undefined) problem(['scorers', name, 'options'], '`options` applies to `builtin` scorers only');
+      scorers.set(name, { name, timeoutMs, kind: 'module', module: modulePath, exportName: spec.export ?? 'default' });
+    }
+  }
+  // A rule may name a built-in directly without declaring it.
+  const scorerFor = (name: string): ScorerSpec | undefined => {
+    const declared = scorers.get(name);
+    if (declared) return declared;
+    if (name in builtinScorers && !(name in raw.scorers)) {
+      const spec: ScorerSpec = { name, timeoutMs: raw.scoring.task_timeout, kind: 'builtin', builtin: name, options: {} };
+      scorers.set(name, spec);
+      return spec;
+    }
+    return undefined;
+  };
+
+  const rules: RuleSpec[] = [];
+  const seen = new Map<string, number>();
+  raw.rules.forEach((rule, index) => {
+    const at = (...rest: PropertyKey[]) => ['rules', index, ...rest];
+    const earlier = seen.get(rule.name);
+    if (earlier !== undefined) problem(at('name'), `duplicate rule name "${rule.name}" (also rules[${earlier}])`);
+    seen.set(rule.name, index);
+    if (rule.filter !== undefined) {
+      problem(at('filter'), `rule "${rule.name}": filters are not supported yet (the SQL filter language is coming); remove \`filter\` or narrow the rule with \`apply_to\``);
+    }
+    if (!rule.apply_to.root_spans && rule.apply_to.span_names.length === 0) {
+      problem(at('apply_to'), `rule "${rule.name}" selects nothing: set \`root_spans: true\` and/or list \`span_names\``);
+    }
+    rule.scorers.forEach((name, i) => {
+      if (!scorerFor(name) && !raw.scorers[name]) {
+        problem(at('scorers', i), `rule "${rule.name}" names scorer "${name}", which is neither declared under \`scorers:\` nor a built-in (${Object.keys(builtinScorers).join(', ')})`);
+      }
+    });
+    rules.push({
+      name: rule.name,
+      description: rule.description,
+      scorers: [...new Set(rule.scorers)],
+      samplingRate: rule.sampling_rate,
+      applyTo: { rootSpans: rule.apply_to.root_spans, spanNames: rule.apply_to.span_names },
+      enabled: rule.enabled,
+    });
+  });
+
+  const clickhouse = raw.storage.clickhouse;
+  const protocols = raw.receivers.otlp.protocols;
+  if (!protocols.grpc && !protocols.http) problem(['receivers', 'otlp', 'protocols'], 'enable at least one of `grpc` or `http`');
+  const fields = raw.scoring.fields ?? {};
+  return {
+    file: resolve(file),
+    receivers: {
+      grpc: protocols.grpc && { endpoint: protocols.grpc.endpoint, maxRecvMessageSizeBytes: Math.round(protocols.grpc.max_recv_msg_size_mib * MIB) },
+      http: protocols.http && { endpoint: protocols.http.endpoint, maxBodyBytes: protocols.http.max_request_body_size },
+    },
+    storage: {
+      url: clickhouse.url,
+      embeddedPath: clickhouse.embedded ? resolve(clickhouse.embedded.path) : undefined,
+      database: clickhouse.database,
+      username: clickhouse.username,
+      password: clickhouse.password,
+      ttlDays: clickhouse.ttl_days,
+      requestTimeoutMs: clickhouse.request_timeout,
+      insert: {
+        maxBatchSpans: clickhouse.insert.max_batch_spans,
+        lingerMs: clickhouse.insert.linger,
+        maxConcurrent: clickhouse.insert.max_concurrent,
+      },
+    },
+    scoring: {
+      workers: raw.scoring.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
+      taskTimeoutMs: raw.scoring.task_timeout,
+      queueSize: raw.scoring.queue_size,
+      batchSize: raw.scoring.batch_size,
+      conventions: {
+        input: fields.input ?? DEFAULT_FIELD_CONVENTIONS.input,
+        output: fields.output ?? DEFAULT_FIELD_CONVENTIONS.output,
+        expected: fields.expected ?? DEFAULT_FIELD_CONVENTIONS.expected,
+        metadataPrefix: fields.metadata_prefix ?? DEFAULT_FIELD_CONVENTIONS.metadataPrefix,
+        metadataAttribute: fields.metadata_attribute ?? DEFAULT_FIELD_CONVENTIONS.metadataAttribute,
+      },
+    },
+    scorers,
+    rules,
+    admin: { endpoint: raw.admin.endpoint },
+    service: { shutdownTimeoutMs: raw.service.shutdown_timeout, logLevel: raw.service.log_level },
+  };
+}
+
+/** The line of the deepest node of `path` that exists in the file (a missing key points at its parent). */
+function locateNode(doc: Document, lineCounter: LineCounter, path: readonly PropertyKey[]): Pick<ConfigIssue, 'line' | 'column'> {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth) as unknown[], true);
+    if (isNode(node) && node.range) {
+      // For a key that exists, point at the key itself rather than its value.
+      const pair = depth > 0 ? findPairKey(doc, path.slice(0, depth)) : undefined;
+      const offset = pair ?? node.range[0];
+      const pos = lineCounter.linePos(offset);
+      return { line: pos.line, column: pos.col };
+    }
+    if (depth > 0 && depth === path.length) {
+      const keyOffset = findPairKey(doc, path);
+      if (keyOffset !== undefined) {
+        const pos = lineCounter.linePos(keyOffset);
+        return { line: pos.line, column: pos.col };
+      }
+    }
+  }
+  return {};
+}
+
+function findPairKey(doc: Document, path: readonly PropertyKey[]): number | undefined {
+  const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1) as unknown[], true);
+  const last = path[path.length - 1];
+  const items = (parent as { items?: Array<{ key?: { value?: unknown; range?: number[] } }> } | null)?.items;
+  if (!items || typeof last === 'number') return undefined;
+  const pair = items.find((p) => p.key && String(p.key.value) === String(last));
+  return pair?.key?.range?.[0];
+}

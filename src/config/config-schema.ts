@@ -1,0 +1,150 @@
+import { z } from 'zod';
+import { durationMs } from './duration.js';
+
+const MIB = 1024 * 1024;
+
+/** `host:port`, as the Collector writes endpoints. */
+const endpoint = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]*):\d{1,5}$/, 'must be host:port, for example 127.0.0.1:4318');
+
+/** YAML `grpc:` with nothing under it means "enabled with defaults", as in the Collector. */
+const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? {} : v), schema);
+
+const grpcProtocol = z.strictObject({
+  endpoint: endpoint.default('127.0.0.1:4317'),
+  max_recv_msg_size_mib: z.number().positive().max(1024).default(16),
+});
+
+const httpProtocol = z.strictObject({
+  endpoint: endpoint.default('127.0.0.1:4318'),
+  max_request_body_size: z.number().int().positive().default(20 * MIB),
+});
+
+const receivers = z.strictObject({
+  otlp: section(
+    z.strictObject({
+      protocols: section(
+        z.strictObject({
+          grpc: section(grpcProtocol).optional(),
+          http: section(httpProtocol).optional(),
+        }),
+      ),
+    }),
+  ),
+});
+
+const clickhouse = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+    embedded: section(z.strictObject({ path: z.string().min(1).default('./data/clickhouse') })).optional(),
+    database: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier (letters, digits, _)')
+      .default('spanscore'),
+    username: z.string().default('default'),
+    password: z.string().default(''),
+    ttl_days: z.number().int().nonnegative().default(0),
+    request_timeout: durationMs({ min: 100 }).default(30_000),
+    insert: section(
+      z.strictObject({
+        max_batch_spans: z.number().int().positive().default(20_000),
+        linger: durationMs({ max: 10_000 }).default(20),
+        max_concurrent: z.number().int().positive().max(64).default(2),
+      }),
+    ).default({ max_batch_spans: 20_000, linger: 20, max_concurrent: 2 }),
+  })
+  .superRefine((value, ctx) => {
+    if ((value.url === undefined) === (value.embedded === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give exactly one of `url` (a ClickHouse server) or `embedded.path` (in-process ClickHouse)',
+      });
+    }
+  });
+
+const scorer = z
+  .strictObject({
+    builtin: z.string().min(1).optional(),
+    module: z.string().min(1).optional(),
+    export: z.string().min(1).optional(),
+    options: z.record(z.string(), z.unknown()).optional(),
+    timeout: durationMs({ min: 1 }).optional(),
+  })
+  .superRefine((value, ctx) => {
+    if ((value.builtin === undefined) === (value.module === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of `builtin` (a built-in scorer name) or `module` (a JS file)' });
+    }
+    if (value.export !== undefined && value.module === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['export'], message: '`export` applies to `module` scorers only' });
+    }
+  });
+
+const samplingRate = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const rate =
+    typeof value === 'number'
+      ? value
+      : /^\s*\d+(\.\d+)?\s*%\s*$/.test(value)
+        ? Number(value.trim().slice(0, -1).trim()) / 100
+        : Number.NaN;
+  if (!Number.isFinite(rate) || rate < 0 || rate > 1) {
+    ctx.addIssue({ code: 'custom', message: `must be a number from 0 to 1 or a percentage like "10%", got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return rate;
+});
+
+const rule = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits and _ . : - only'),
+  description: z.string().default(''),
+  scorers: z.array(z.string().min(1)).min(1, 'a rule needs at least one scorer'),
+  sampling_rate: samplingRate.default(1),
+  filter: z.string().optional(),
+  apply_to: section(
+    z.strictObject({
+      root_spans: z.boolean().default(false),
+      span_names: z.array(z.string().min(1)).default([]),
+    }),
+  ).default({ root_spans: true, span_names: [] }),
+  enabled: z.boolean().default(true),
+});
+
+const fieldList = z.array(z.string().min(1));
+
+const scoring = z.strictObject({
+  workers: z.number().int().positive().max(64).optional(),
+  task_timeout: durationMs({ min: 1 }).default(10_000),
+  queue_size: z.number().int().positive().default(10_000),
+  batch_size: z.number().int().positive().max(10_000).default(64),
+  fields: section(
+    z.strictObject({
+      input: fieldList.optional(),
+      output: fieldList.optional(),
+      expected: fieldList.optional(),
+      metadata_prefix: z.string().optional(),
+      metadata_attribute: z.string().optional(),
+    }),
+  ).optional(),
+});
+
+const admin = z.strictObject({ endpoint: endpoint.default('127.0.0.1:13133') });
+
+const service = z.strictObject({
+  shutdown_timeout: durationMs({ min: 100 }).default(30_000),
+  log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+});
+
+/** The whole config file. Unknown keys anywhere are errors (strict objects). */
+export const configSchema = z.strictObject({
+  receivers: section(receivers).default({
+    otlp: { protocols: { grpc: { endpoint: '127.0.0.1:4317', max_recv_msg_size_mib: 16 }, http: { endpoint: '127.0.0.1:4318', max_request_body_size: 20 * MIB } } },
+  }),
+  storage: z.strictObject({ clickhouse }),
+  scoring: section(scoring).default({ task_timeout: 10_000, queue_size: 10_000, batch_size: 64 }),
+  scorers: section(z.record(z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'scorer names are letters, digits and _ . : - only'), scorer)).default({}),
+  rules: section(z.array(rule)).default([]),
+  admin: section(admin).default({ endpoint: '127.0.0.1:13133' }),
+  service: section(service).default({ shutdown_timeout: 30_000, log_level: 'info' }),
+});
+
+export type RawConfig = z.output<typeof configSchema>;

@@ -1,0 +1,33 @@
+import type { RuleSpec, ScorerSpec } from '../scoring/rule-spec.js';
+import type { FieldConventions } from '../scoring/span-fields.js';
+
+/** The validated config, in the shapes the components take. Built once by `loadConfig`. */
+export interface SpanscoreConfig {
+  /** Absolute path of the file it came from. */
+  file: string;
+  receivers: {
+    grpc?: { endpoint: string; maxRecvMessageSizeBytes: number };
+    http?: { endpoint: string; maxBodyBytes: number };
+  };
+  storage: {
+    url?: string;
+    embeddedPath?: string;
+    database: string;
+    username: string;
+    password: string;
+    ttlDays: number;
+    requestTimeoutMs: number;
+    insert: { maxBatchSpans: number; lingerMs: number; maxConcurrent: number };
+  };
+  scoring: {
+    workers: number;
+    taskTimeoutMs: number;
+    queueSize: number;
+    batchSize: number;
+    conventions: FieldConventions;
+  };
+  scorers: Map<string, ScorerSpec>;
+  rules: RuleSpec[];
+  admin: { endpoint: string };
+  service: { shutdownTimeoutMs: number; logLevel: string };
+}

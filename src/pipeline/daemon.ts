@@ -1,0 +1,176 @@
+import { AdminServer } from '../admin/admin-server.js';
+import { DaemonMetrics } from '../admin/daemon-metrics.js';
+import type { Logger } from '../admin/logger.js';
+import type { SpanscoreConfig } from '../config/spanscore-config.js';
+import { GrpcReceiver } from '../receivers/grpc-receiver.js';
+import { HttpReceiver } from '../receivers/http-receiver.js';
+import type { Receiver } from '../receivers/receiver.js';
+import { ScoringProcessor } from '../scoring/scoring-processor.js';
+import { ClickHouseStorage } from '../storage/clickhouse-storage.js';
+import { GroupCommitWriter } from '../storage/group-commit-writer.js';
+import { RetryableStorageError } from './errors.js';
+import type { SpanRow } from './span-row.js';
+import { TracesPipeline } from './traces-pipeline.js';
+
+/** The bound addresses, as logged in the ready line. */
+export interface DaemonAddresses {
+  grpc?: string;
+  http?: string;
+  admin: string;
+}
+
+/**
+ * Wires the stages from a validated config (the Collector's "service"): receivers ->
+ * traces pipeline (group commit into ClickHouse) -> scoring processor -> score recorder.
+ */
+export class Daemon {
+  readonly metrics = new DaemonMetrics();
+  private readonly storage: ClickHouseStorage;
+  private readonly writer: GroupCommitWriter<SpanRow>;
+  private readonly scoring: ScoringProcessor;
+  private readonly pipeline: TracesPipeline;
+  private readonly receivers: Receiver[] = [];
+  private readonly admin: AdminServer;
+  private schemaReady = false;
+  private receiversListening = false;
+  private migrateTimer?: NodeJS.Timeout;
+  private stopping?: Promise<void>;
+
+  constructor(
+    private readonly config: SpanscoreConfig,
+    private readonly logger: Logger,
+  ) {
+    const { storage } = config;
+    this.storage = new ClickHouseStorage({
+      url: storage.url,
+      embeddedPath: storage.embeddedPath,
+      database: storage.database,
+      username: storage.username,
+      password: storage.password,
+      ttlDays: storage.ttlDays,
+      requestTimeoutMs: storage.requestTimeoutMs,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'storage' }),
+    });
+    this.writer = new GroupCommitWriter<SpanRow>({
+      maxBatchRows: storage.insert.maxBatchSpans,
+      lingerMs: storage.insert.lingerMs,
+      maxConcurrentInserts: storage.insert.maxConcurrent,
+      insert: (rows) => {
+        if (!this.schemaReady) {
+          return Promise.reject(new RetryableStorageError('ClickHouse is not reachable yet (the schema is not created)', 5));
+        }
+        return this.storage.insertSpans(rows);
+      },
+    });
+    this.scoring = new ScoringProcessor({
+      rules: config.rules,
+      scorers: config.scorers,
+      conventions: config.scoring.conventions,
+      workers: config.scoring.workers,
+      taskTimeoutMs: config.scoring.taskTimeoutMs,
+      queueCapacity: config.scoring.queueSize,
+      maxBatchSize: config.scoring.batchSize,
+      storage: this.storage,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'scoring' }),
+    });
+    this.pipeline = new TracesPipeline(this.writer, [this.scoring], this.metrics, logger.child({ component: 'pipeline' }));
+    const receiverLogger = logger.child({ component: 'receiver' });
+    if (config.receivers.grpc) {
+      this.receivers.push(
+        new GrpcReceiver({ ...config.receivers.grpc, consumer: this.pipeline, metrics: this.metrics, logger: receiverLogger }),
+      );
+    }
+    if (config.receivers.http) {
+      this.receivers.push(
+        new HttpReceiver({ ...config.receivers.http, consumer: this.pipeline, metrics: this.metrics, logger: receiverLogger }),
+      );
+    }
+    this.admin = new AdminServer({
+      endpoint: config.admin.endpoint,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'admin' }),
+      readiness: () => this.readiness(),
+    });
+  }
+
+  async start(): Promise<DaemonAddresses> {
+    // A store held by another process is a configuration mistake: fail fast rather than retry.
+    await this.migrateOrRetryLater();
+    this.scoring.start();
+    const addresses: DaemonAddresses = { admin: await this.admin.start() };
+    for (const receiver of this.receivers) {
+      const address = await receiver.start();
+      if (receiver.name === 'otlp/grpc') addresses.grpc = address;
+      else addresses.http = address;
+    }
+    this.receiversListening = true;
+    this.logger.info(
+      {
+        addresses,
+        storage: this.config.storage.url ? { url: redactUrl(this.config.storage.url) } : { embedded: this.config.storage.embeddedPath },
+        database: this.config.storage.database,
+        rules: this.config.rules.filter((r) => r.enabled).map((r) => r.name),
+      },
+      `spanscore ready: OTLP/gRPC ${addresses.grpc ?? 'off'}, OTLP/HTTP ${addresses.http ?? 'off'}, admin ${addresses.admin}`,
+    );
+    return addresses;
+  }
+
+  private async migrateOrRetryLater(): Promise<void> {
+    try {
+      await this.storage.migrate();
+      this.schemaReady = true;
+    } catch (error) {
+      if (!(error instanceof RetryableStorageError)) throw error;
+      this.logger.warn({ err: error }, 'ClickHouse is not reachable; receivers answer 503 / UNAVAILABLE until it is (retrying every 2 s)');
+      this.migrateTimer = setTimeout(() => {
+        this.migrateTimer = undefined;
+        if (!this.stopping) void this.migrateOrRetryLater();
+      }, 2000);
+      this.migrateTimer.unref();
+    }
+  }
+
+  private async readiness(): Promise<{ ready: boolean; reason?: string }> {
+    if (this.stopping) return { ready: false, reason: 'shutting down' };
+    if (!this.receiversListening) return { ready: false, reason: 'receivers are not listening yet' };
+    if (!this.schemaReady) return { ready: false, reason: 'ClickHouse schema not created yet (ClickHouse unreachable?)' };
+    if (!(await this.storage.ping())) return { ready: false, reason: 'ClickHouse does not answer' };
+    return { ready: true };
+  }
+
+  /**
+   * Stops taking requests, lets in-flight ones finish, flushes the span writer, then drains
+   * scoring, all within `deadlineMs`; whatever scoring is left at the deadline is logged.
+   */
+  shutdown(deadlineMs = this.config.service.shutdownTimeoutMs): Promise<void> {
+    this.stopping ??= this.doShutdown(deadlineMs);
+    return this.stopping;
+  }
+
+  private async doShutdown(deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    if (this.migrateTimer) clearTimeout(this.migrateTimer);
+    this.logger.info({ deadlineMs }, 'shutting down: draining requests, inserts and scoring');
+    await Promise.all(this.receivers.map((r) => r.shutdown(left())));
+    this.pipeline.stopAccepting();
+    await this.writer.close().catch((error) => this.logger.error({ err: error }, 'final span insert failed'));
+    await this.scoring.shutdown(left());
+    await this.admin.shutdown();
+    await this.storage.close();
+    this.logger.info('spanscore stopped');
+  }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,27 @@
+import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
+
+const ExportClient = makeGenericClientConstructor(
+  {
+    Export: {
+      path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (b: Buffer) => b,
+      requestDeserialize: (b: Buffer) => b,
+      responseSerialize: (b: Buffer) => b,
+      responseDeserialize: (b: Buffer) => b,
+    },
+  },
+  'TraceService',
+);
+
+/** Calls TraceService/Export with raw bytes, so tests can send what no SDK would. */
+export function exportRaw(address: string, payload: Buffer, options: Record<string, unknown> = {}): Promise<{ error?: ServiceError; response?: Buffer }> {
+  const client = new ExportClient(address, credentials.createInsecure(), { 'grpc.max_send_message_length': -1, ...options });
+  return new Promise((resolve) => {
+    (client as unknown as { Export: (req: Buffer, cb: (error: ServiceError | null, response?: Buffer) => void) => void }).Export(payload, (error, response) => {
+      client.close();
+      resolve(error ? { error } : { response });
+    });
+  });
+}
