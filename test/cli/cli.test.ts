@@ -83,3 +83,12 @@ admin: { endpoint: 127.0.0.1:0 }
     expect(Number(JSON.parse(still.stdout)[0].n)).toBe(1);
   });
 });
+
+describe('shipped deployment configs', () => {
+  it('deploy/spanscore-clickhouse-server.yaml validates', async () => {
+    const result = await runCli(['validate', '--config', 'deploy/spanscore-clickhouse-server.yaml'], { env: { CLICKHOUSE_PASSWORD: 'x' } });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('ClickHouse at clickhouse:8123');
+  });
+});
