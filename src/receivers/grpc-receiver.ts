@@ -1,0 +1,147 @@
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type Metadata,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+import type { DaemonMetrics } from '../admin/daemon-metrics.js';
+import type { Logger } from '../admin/logger.js';
+import type { TracesConsumer } from '../pipeline/traces-consumer.js';
+import { DecodeError } from './decode-error.js';
+import { ExportHandler } from './export-handler.js';
+import { withBoundPort } from './endpoint.js';
+import { decodeProtobuf } from './otlp-decoder.js';
+import { encodeProtobuf, exportResponseObject, type ExportResponseObject } from './otlp-responses.js';
+import { otlpSchema } from './otlp-schema.js';
+import type { Receiver } from './receiver.js';
+
+export interface GrpcReceiverOptions {
+  /** `host:port`; port 0 binds a free port. Default `127.0.0.1:4317`. */
+  endpoint?: string;
+  /** Largest accepted request message, after decompression. Default 16 MiB. */
+  maxRecvMessageSizeBytes?: number;
+  consumer: TracesConsumer;
+  metrics: DaemonMetrics;
+  logger: Logger;
+}
+
+export const DEFAULT_GRPC_ENDPOINT = '127.0.0.1:4317';
+export const DEFAULT_GRPC_MAX_RECV_MESSAGE_SIZE_BYTES = 16 * 1024 * 1024;
+
+const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+
+/**
+ * `TraceService/Export` with the request left as raw bytes: grpc-js turns an exception in
+ * `requestDeserialize` into INTERNAL, but a body that does not decode is the client's fault
+ * (INVALID_ARGUMENT), so decoding happens in the handler.
+ */
+const TRACE_SERVICE: ServiceDefinition = {
+  Export: {
+    path: EXPORT_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (request: Buffer) => request,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (response: ExportResponseObject) => encodeProtobuf(otlpSchema().exportTraceServiceResponse, response),
+    responseDeserialize: (bytes: Buffer) => otlpSchema().exportTraceServiceResponse.decode(bytes),
+  },
+};
+
+/**
+ * OTLP/gRPC receiver. Compression (gzip, deflate) and the message size limit are enforced
+ * by grpc-js itself, before the handler runs (RESOURCE_EXHAUSTED over the limit, also when
+ * the limit is only passed after decompression).
+ */
+export class GrpcReceiver implements Receiver {
+  readonly name = 'otlp/grpc';
+  private readonly endpoint: string;
+  private readonly server: Server;
+  private readonly exportHandler: ExportHandler;
+  private readonly metrics: DaemonMetrics;
+  private readonly logger: Logger;
+
+  constructor(options: GrpcReceiverOptions) {
+    this.endpoint = options.endpoint ?? DEFAULT_GRPC_ENDPOINT;
+    this.metrics = options.metrics;
+    this.logger = options.logger.child({ receiver: this.name });
+    this.exportHandler = new ExportHandler({ transport: 'grpc', consumer: options.consumer, metrics: options.metrics, logger: this.logger });
+    this.server = new Server({
+      'grpc.max_receive_message_length': options.maxRecvMessageSizeBytes ?? DEFAULT_GRPC_MAX_RECV_MESSAGE_SIZE_BYTES,
+    });
+    this.server.addService(TRACE_SERVICE, {
+      Export: (call: ServerUnaryCall<Buffer, ExportResponseObject>, callback: sendUnaryData<ExportResponseObject>) => {
+        void this.export(call, callback);
+      },
+    });
+  }
+
+  start(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(this.endpoint, ServerCredentials.createInsecure(), (error, port) => {
+        if (error) {
+          reject(new Error(`${this.name}: cannot listen on ${this.endpoint}: ${error.message}`, { cause: error }));
+          return;
+        }
+        const address = withBoundPort(this.endpoint, port);
+        this.logger.info({ address }, 'OTLP/gRPC receiver listening');
+        resolve(address);
+      });
+    });
+  }
+
+  /** Graceful (GOAWAY, in-flight calls complete) until the deadline, then forced. */
+  shutdown(deadlineMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const deadline = setTimeout(() => {
+        this.logger.warn({ deadlineMs }, 'in-flight gRPC calls did not finish in time; cancelling them');
+        this.server.forceShutdown();
+        resolve();
+      }, deadlineMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(deadline);
+        resolve();
+      });
+    });
+  }
+
+  private async export(call: ServerUnaryCall<Buffer, ExportResponseObject>, callback: sendUnaryData<ExportResponseObject>) {
+    try {
+      const mapped = decodeProtobuf(call.request);
+      const outcome = await this.exportHandler.export(mapped, metadataHeaders(call.metadata));
+      if (!outcome.stored) {
+        this.fail(callback, status.UNAVAILABLE, outcome.message);
+        return;
+      }
+      this.countRequest(status.OK);
+      callback(null, exportResponseObject(outcome.rejected, outcome.errorMessage));
+    } catch (error) {
+      if (error instanceof DecodeError) {
+        this.fail(callback, status.INVALID_ARGUMENT, error.message);
+        return;
+      }
+      this.logger.error({ err: error }, 'unexpected error while handling an OTLP/gRPC export');
+      this.fail(callback, status.INTERNAL, 'internal error');
+    }
+  }
+
+  private fail(callback: sendUnaryData<ExportResponseObject>, code: status, details: string): void {
+    this.countRequest(code);
+    callback({ code, details });
+  }
+
+  private countRequest(code: status): void {
+    this.metrics.requests.inc({ transport: 'grpc', status: status[code] });
+  }
+}
+
+/** gRPC metadata as the consumer's lower-cased header map (binary `-bin` entries left out). */
+function metadataHeaders(metadata: Metadata): Record<string, string | undefined> {
+  const headers: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(metadata.getMap())) {
+    if (typeof value === 'string') headers[key.toLowerCase()] = value;
+  }
+  return headers;
+}

@@ -1,0 +1,219 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DaemonMetrics } from '../admin/daemon-metrics.js';
+import type { Logger } from '../admin/logger.js';
+import type { TracesConsumer } from '../pipeline/traces-consumer.js';
+import { DecodeError } from './decode-error.js';
+import { formatEndpoint, parseEndpoint } from './endpoint.js';
+import { ExportHandler } from './export-handler.js';
+import {
+  BodyEncodingError,
+  BodyTooLargeError,
+  parseContentEncoding,
+  readRequestBody,
+  SUPPORTED_CONTENT_CODINGS,
+} from './http-body.js';
+import { decodeJson, decodeProtobuf } from './otlp-decoder.js';
+import { CONTENT_TYPE, parseOtlpContentType, writeErrorStatus, writeExportResponse } from './otlp-http-response.js';
+import type { OtlpBodyFormat } from './otlp-responses.js';
+import type { Receiver } from './receiver.js';
+import type { MappedSpans } from './span-mapper.js';
+
+export interface HttpReceiverOptions {
+  /** `host:port`; port 0 binds a free port. Default `127.0.0.1:4318`. */
+  endpoint?: string;
+  /** Largest accepted body, measured after decompression. Default 20 MiB. */
+  maxBodyBytes?: number;
+  consumer: TracesConsumer;
+  metrics: DaemonMetrics;
+  logger: Logger;
+}
+
+export const DEFAULT_HTTP_ENDPOINT = '127.0.0.1:4318';
+export const DEFAULT_HTTP_MAX_BODY_BYTES = 20 * 1024 * 1024;
+
+const TRACES_PATH = '/v1/traces';
+const SHUTTING_DOWN_RETRY_AFTER_SECONDS = '5';
+
+/**
+ * OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzip or
+ * deflate compressed. Every answer is an OTLP body in the request's encoding (JSON when
+ * the request's encoding is unknown).
+ */
+export class HttpReceiver implements Receiver {
+  readonly name = 'otlp/http';
+  private readonly endpoint: string;
+  private readonly maxBodyBytes: number;
+  private readonly server: http.Server;
+  private readonly exportHandler: ExportHandler;
+  private readonly metrics: DaemonMetrics;
+  private readonly logger: Logger;
+  private closing = false;
+  /** Responses not yet closed, to mark them `Connection: close` when shutdown begins. */
+  private readonly inFlight = new Set<ServerResponse>();
+
+  constructor(options: HttpReceiverOptions) {
+    this.endpoint = options.endpoint ?? DEFAULT_HTTP_ENDPOINT;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES;
+    this.metrics = options.metrics;
+    this.logger = options.logger.child({ receiver: this.name });
+    this.exportHandler = new ExportHandler({ transport: 'http', consumer: options.consumer, metrics: options.metrics, logger: this.logger });
+    this.server = http.createServer((request, response) => void this.handle(request, response));
+  }
+
+  async start(): Promise<string> {
+    const { host, port } = parseEndpoint(this.endpoint);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error) =>
+        reject(new Error(`${this.name}: cannot listen on ${this.endpoint}: ${error.message}`, { cause: error }));
+      this.server.once('error', onError);
+      this.server.listen(port, host === '' ? undefined : host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    const address = formatEndpoint({ host, port: (this.server.address() as AddressInfo).port });
+    this.logger.info({ address }, 'OTLP/HTTP receiver listening');
+    return address;
+  }
+
+  /**
+   * Stops listening and closes idle keep-alive connections at once; requests in flight
+   * finish (answered with `Connection: close`), then their connections close. Connections
+   * still open at the deadline are cut.
+   */
+  async shutdown(deadlineMs: number): Promise<void> {
+    this.closing = true;
+    if (!this.server.listening) return;
+    for (const response of this.inFlight) {
+      if (!response.headersSent) response.setHeader('Connection', 'close');
+    }
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const deadline = setTimeout(() => {
+      this.logger.warn({ deadlineMs }, 'in-flight OTLP/HTTP requests did not finish in time; closing their connections');
+      this.server.closeAllConnections();
+    }, deadlineMs);
+    await closed;
+    clearTimeout(deadline);
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    // Without a listener, a connection reset while reading would be an uncaught 'error'.
+    request.on('error', (error) => this.logger.debug({ err: error }, 'OTLP/HTTP request stream error'));
+    if (this.closing) response.setHeader('Connection', 'close');
+    this.inFlight.add(response);
+    response.on('close', () => this.inFlight.delete(response));
+    try {
+      await this.route(request, response);
+    } catch (error) {
+      this.logger.error({ err: error }, 'unexpected error while handling an OTLP/HTTP export');
+      if (!response.headersSent) this.reject(request, response, 500, 'json', 'internal error');
+      else response.destroy();
+    }
+  }
+
+  private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const path = (request.url ?? '/').split('?', 1)[0];
+    if (path !== TRACES_PATH) {
+      this.reject(request, response, 404, 'json', `no such path ${JSON.stringify(path)}; OTLP traces are accepted at POST ${TRACES_PATH}`);
+      return;
+    }
+    if (request.method !== 'POST') {
+      this.reject(request, response, 405, 'json', `method ${request.method} not allowed on ${TRACES_PATH}; use POST`, { Allow: 'POST' });
+      return;
+    }
+    const format = parseOtlpContentType(request.headers['content-type']);
+    if (format === undefined) {
+      const type = request.headers['content-type'] ?? '(none)';
+      const supported = `${CONTENT_TYPE.protobuf} or ${CONTENT_TYPE.json}`;
+      this.reject(request, response, 415, 'json', `unsupported Content-Type ${type}; use ${supported}`);
+      return;
+    }
+    if (this.closing) {
+      const headers = { 'Retry-After': SHUTTING_DOWN_RETRY_AFTER_SECONDS };
+      this.reject(request, response, 503, format, 'receiver is shutting down; retry later', headers);
+      return;
+    }
+    const coding = parseContentEncoding(request.headers['content-encoding']);
+    if (coding === undefined) {
+      const message = `unsupported Content-Encoding ${request.headers['content-encoding']}; use ${SUPPORTED_CONTENT_CODINGS}`;
+      this.reject(request, response, 415, format, message, { 'Accept-Encoding': SUPPORTED_CONTENT_CODINGS });
+      return;
+    }
+    if (coding === 'identity' && Number(request.headers['content-length'] ?? 0) > this.maxBodyBytes) {
+      this.reject(request, response, 413, format, `request body size exceeds the limit of ${this.maxBodyBytes} bytes`);
+      return;
+    }
+
+    let body: Buffer;
+    try {
+      body = await readRequestBody(request, coding, this.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) this.reject(request, response, 413, format, error.message);
+      else if (error instanceof BodyEncodingError) this.reject(request, response, 400, format, error.message);
+      else this.logger.debug({ err: error }, 'OTLP/HTTP request abandoned by the client');
+      return;
+    }
+
+    let mapped: MappedSpans;
+    try {
+      mapped = format === 'json' ? decodeJson(body.toString('utf8')) : decodeProtobuf(body);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.reject(request, response, 400, format, error.message);
+      return;
+    }
+
+    const outcome = await this.exportHandler.export(mapped, requestHeaders(request));
+    if (!outcome.stored) {
+      this.reject(request, response, 503, format, outcome.message, { 'Retry-After': String(outcome.retryAfterSeconds) });
+      return;
+    }
+    this.countRequest(200);
+    writeExportResponse(response, format, outcome.rejected, outcome.errorMessage);
+  }
+
+  /** Answers with an error status, then throws away what is left of the request body. */
+  private reject(
+    request: IncomingMessage,
+    response: ServerResponse,
+    httpStatus: number,
+    format: OtlpBodyFormat,
+    message: string,
+    headers: Record<string, string> = {},
+  ): void {
+    this.countRequest(httpStatus);
+    writeErrorStatus(response, httpStatus, format, message, headers);
+    this.discardRest(request);
+  }
+
+  /**
+   * Reads and drops the unread rest of a refused body so that the client, still sending,
+   * gets to read our answer (closing on unread data resets the connection) and the
+   * connection can be reused. A client that keeps sending past another `maxBodyBytes`
+   * is cut off.
+   */
+  private discardRest(request: IncomingMessage): void {
+    if (request.complete) return;
+    let discarded = 0;
+    request.on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > this.maxBodyBytes) request.socket.destroy();
+    });
+    request.resume();
+  }
+
+  private countRequest(httpStatus: number): void {
+    this.metrics.requests.inc({ transport: 'http', status: String(httpStatus) });
+  }
+}
+
+/** Request headers as the consumer's map (repeated headers joined, as HTTP allows). */
+function requestHeaders(request: IncomingMessage): Record<string, string | undefined> {
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}

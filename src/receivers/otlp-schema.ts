@@ -1,0 +1,45 @@
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+
+/**
+ * The package's `proto/` directory. This module runs as `src/receivers/otlp-schema.ts`
+ * under vitest and as `dist/receivers/otlp-schema.js` once built: both sit two levels
+ * below the package root, next to which `proto/` is shipped.
+ */
+export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
+
+const PROTO_FILES = [
+  'opentelemetry/proto/collector/trace/v1/trace_service.proto',
+  'google/rpc/status.proto',
+];
+
+/** The protobufjs message types the receivers encode and decode. */
+export interface OtlpSchema {
+  readonly root: protobuf.Root;
+  readonly exportTraceServiceRequest: protobuf.Type;
+  readonly exportTraceServiceResponse: protobuf.Type;
+  readonly rpcStatus: protobuf.Type;
+}
+
+let loaded: OtlpSchema | undefined;
+
+/** Loads the .proto files on first use (synchronously: a few ms, once per process). */
+export function otlpSchema(): OtlpSchema {
+  loaded ??= loadSchema();
+  return loaded;
+}
+
+function loadSchema(): OtlpSchema {
+  const root = new protobuf.Root();
+  // Imports are written relative to the proto root ("opentelemetry/proto/..."), not to the importing file.
+  root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));
+  root.loadSync(PROTO_FILES);
+  root.resolveAll();
+  return {
+    root,
+    exportTraceServiceRequest: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
+    exportTraceServiceResponse: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
+    rpcStatus: root.lookupType('google.rpc.Status'),
+  };
+}

@@ -1,0 +1,182 @@
+import type { SpanEventRow, SpanLinkRow, SpanRow } from '../pipeline/span-row.js';
+import { attributesToRecord, findAttributeString } from './attribute-values.js';
+import { bytesToHex, idToHexOrEmpty, isAllZero } from './hex-id.js';
+import { uint64DifferenceToDecimal, uint64ToDecimal } from './int64-format.js';
+import type { OtlpExportTraceRequest, OtlpSpan, OtlpSpanEvent, OtlpSpanLink } from './otlp-types.js';
+
+/**
+ * Spans of one export request in storage shape, plus the spans that were refused.
+ *
+ * Rows of the same resource share one `ResourceAttributes` object (built once per
+ * resource, not per span): treat rows as immutable.
+ */
+export interface MappedSpans {
+  rows: SpanRow[];
+  /** Spans refused individually (bad ids, empty name); they are reported in partial_success. */
+  rejected: number;
+  /** Why, one entry per refused span, capped at `MAX_REJECT_REASONS` entries. */
+  rejectReasons: string[];
+}
+
+/** Enough to diagnose a misbehaving client without letting one request build a huge message. */
+export const MAX_REJECT_REASONS = 10;
+
+/**
+ * Reasons for spans found unusable before mapping (OTLP/JSON ids that are not hex), keyed
+ * by `spanLocation(resourceIndex, scopeIndex, spanIndex)`.
+ */
+export type PreRejectedSpans = ReadonlyMap<string, string>;
+
+export function spanLocation(resourceIndex: number, scopeIndex: number, spanIndex: number): string {
+  return `${resourceIndex}/${scopeIndex}/${spanIndex}`;
+}
+
+// Names of ptrace.SpanKind / ptrace.StatusCode (`String()`), indexed by enum number.
+const SPAN_KIND_NAMES = ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'];
+const STATUS_CODE_NAMES = ['Unset', 'Ok', 'Error'];
+
+const TRACE_ID_BYTES = 16;
+const SPAN_ID_BYTES = 8;
+
+/** What rows of one scope share. */
+interface ScopeContext {
+  serviceName: string;
+  resourceAttributes: Record<string, string>;
+  scopeName: string;
+  scopeVersion: string;
+}
+
+/** Maps a decoded request the way the Collector's clickhouseexporter maps ptrace.Traces. */
+export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: PreRejectedSpans): MappedSpans {
+  const result: MappedSpans = { rows: [], rejected: 0, rejectReasons: [] };
+  const resourceSpansList = request.resourceSpans ?? [];
+
+  for (let r = 0; r < resourceSpansList.length; r++) {
+    const resourceSpans = resourceSpansList[r];
+    const scopeSpansList = resourceSpans?.scopeSpans;
+    if (scopeSpansList == null || scopeSpansList.length === 0) continue;
+    const resourceAttributes = resourceSpans?.resource?.attributes;
+    const resourceRecord = attributesToRecord(resourceAttributes);
+    const serviceName = findAttributeString(resourceAttributes, 'service.name') ?? '';
+
+    for (let s = 0; s < scopeSpansList.length; s++) {
+      const scopeSpans = scopeSpansList[s];
+      const spans = scopeSpans?.spans;
+      if (spans == null) continue;
+      const scope: ScopeContext = {
+        serviceName,
+        resourceAttributes: resourceRecord,
+        scopeName: scopeSpans?.scope?.name ?? '',
+        scopeVersion: scopeSpans?.scope?.version ?? '',
+      };
+
+      for (let k = 0; k < spans.length; k++) {
+        const span = spans[k];
+        const problem =
+          span == null ? 'span is null' : (preRejected?.get(spanLocation(r, s, k)) ?? invalidSpanReason(span));
+        if (span == null || problem !== undefined) {
+          result.rejected++;
+          if (result.rejectReasons.length < MAX_REJECT_REASONS) {
+            result.rejectReasons.push(`span ${k} of scope ${JSON.stringify(scope.scopeName)}: ${problem}`);
+          }
+          continue;
+        }
+        result.rows.push(toSpanRow(span, scope));
+      }
+    }
+  }
+  return result;
+}
+
+/** Only called for spans `invalidSpanReason` accepted (ids of the right length, a name). */
+function toSpanRow(span: OtlpSpan, scope: ScopeContext): SpanRow {
+  return {
+    Timestamp: uint64ToDecimal(span.startTimeUnixNano),
+    TraceId: bytesToHex(span.traceId ?? []),
+    SpanId: bytesToHex(span.spanId ?? []),
+    ParentSpanId: idToHexOrEmpty(span.parentSpanId),
+    TraceState: span.traceState ?? '',
+    SpanName: span.name ?? '',
+    SpanKind: enumName(SPAN_KIND_NAMES, span.kind),
+    ServiceName: scope.serviceName,
+    ResourceAttributes: scope.resourceAttributes,
+    ScopeName: scope.scopeName,
+    ScopeVersion: scope.scopeVersion,
+    SpanAttributes: attributesToRecord(span.attributes),
+    Duration: uint64DifferenceToDecimal(span.endTimeUnixNano, span.startTimeUnixNano),
+    StatusCode: enumName(STATUS_CODE_NAMES, span.status?.code),
+    StatusMessage: span.status?.message ?? '',
+    Events: mapEvents(span.events),
+    Links: mapLinks(span.links),
+  };
+}
+
+/** Why the span cannot be stored, or undefined when it can. */
+function invalidSpanReason(span: OtlpSpan): string | undefined {
+  const traceId = span.traceId;
+  const traceIdLength = traceId?.length ?? 0;
+  if (traceIdLength !== TRACE_ID_BYTES) return `trace_id must be ${TRACE_ID_BYTES} bytes, got ${traceIdLength}`;
+  if (isAllZero(traceId!)) return 'trace_id must not be all zeroes';
+
+  const spanId = span.spanId;
+  const spanIdLength = spanId?.length ?? 0;
+  if (spanIdLength !== SPAN_ID_BYTES) return `span_id must be ${SPAN_ID_BYTES} bytes, got ${spanIdLength}`;
+  if (isAllZero(spanId!)) return 'span_id must not be all zeroes';
+
+  const parentLength = span.parentSpanId?.length ?? 0;
+  if (parentLength !== 0 && parentLength !== SPAN_ID_BYTES) {
+    return `parent_span_id must be empty or ${SPAN_ID_BYTES} bytes, got ${parentLength}`;
+  }
+  if (span.name == null || span.name === '') return 'name must not be empty';
+
+  // The Collector's pdata cannot even decode a link id of another length (it fails the whole
+  // request); refusing just this span keeps its neighbours.
+  const links = span.links;
+  if (links != null) {
+    for (let i = 0; i < links.length; i++) {
+      const linkTraceIdLength = links[i]?.traceId?.length ?? 0;
+      if (linkTraceIdLength !== 0 && linkTraceIdLength !== TRACE_ID_BYTES) {
+        return `links[${i}].trace_id must be ${TRACE_ID_BYTES} bytes, got ${linkTraceIdLength}`;
+      }
+      const linkSpanIdLength = links[i]?.spanId?.length ?? 0;
+      if (linkSpanIdLength !== 0 && linkSpanIdLength !== SPAN_ID_BYTES) {
+        return `links[${i}].span_id must be ${SPAN_ID_BYTES} bytes, got ${linkSpanIdLength}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Like Go's generated `String()`: unknown enum numbers map to ''. */
+function enumName(names: readonly string[], value: number | null | undefined): string {
+  return names[value ?? 0] ?? '';
+}
+
+function mapEvents(events: readonly (OtlpSpanEvent | null | undefined)[] | null | undefined): SpanEventRow[] {
+  const rows: SpanEventRow[] = [];
+  if (events == null) return rows;
+  for (const event of events) {
+    if (event == null) continue;
+    rows.push({
+      Timestamp: uint64ToDecimal(event.timeUnixNano),
+      Name: event.name ?? '',
+      Attributes: attributesToRecord(event.attributes),
+    });
+  }
+  return rows;
+}
+
+function mapLinks(links: readonly (OtlpSpanLink | null | undefined)[] | null | undefined): SpanLinkRow[] {
+  const rows: SpanLinkRow[] = [];
+  if (links == null) return rows;
+  for (const link of links) {
+    if (link == null) continue;
+    rows.push({
+      TraceId: idToHexOrEmpty(link.traceId),
+      SpanId: idToHexOrEmpty(link.spanId),
+      TraceState: link.traceState ?? '',
+      Attributes: attributesToRecord(link.attributes),
+    });
+  }
+  return rows;
+}
