@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { DaemonMetrics } from './daemon-metrics.js';
 import type { Logger } from './logger.js';
-import { splitEndpoint } from './endpoint.js';
+import { parseEndpoint } from '../receivers/endpoint.js';
 
 export interface AdminServerOptions {
   endpoint: string;
@@ -22,7 +22,7 @@ export class AdminServer {
   constructor(private readonly options: AdminServerOptions) {}
 
   async start(): Promise<string> {
-    const { host, port } = splitEndpoint(this.options.endpoint);
+    const { host, port } = parseEndpoint(this.options.endpoint);
     const server = createServer((req, res) => {
       this.handle(req, res).catch((error) => {
         this.options.logger.error({ err: error }, 'admin request failed');
@@ -33,7 +33,7 @@ export class AdminServer {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => resolve());
+      server.listen(port, host === '' ? undefined : host, () => resolve());
     });
     const address = server.address() as AddressInfo;
     return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

@@ -2,26 +2,16 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { daemonConfig } from '../helpers/daemon-config.js';
 import { startDaemon } from '../helpers/daemon-process.js';
 import { otlpJsonRequest, postJson, randomTraceId } from '../helpers/otlp-json.js';
 
 describe('admin endpoint', () => {
   it('serves health, readiness and Prometheus metrics, and logs a ready line; SIGINT exits 0', async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'spanscore-admin-')), 'clickhouse');
-    const daemon = await startDaemon(`
-receivers:
-  otlp:
-    protocols:
-      grpc: { endpoint: 127.0.0.1:0 }
-      http: { endpoint: 127.0.0.1:0 }
-storage:
-  clickhouse:
-    embedded: { path: ${dataDir} }
-rules:
-  - name: roots
-    scorers: [ExactMatch]
-admin: { endpoint: 127.0.0.1:0 }
-`);
+    const daemon = await startDaemon(
+      daemonConfig({ embeddedPath: dataDir, extra: `rules:\n  - name: roots\n    scorers: [ExactMatch]\n` }),
+    );
     try {
       const admin = `http://${daemon.addresses.admin}`;
       const ready = daemon.logs.find((l) => String(l.msg).startsWith('spanscore ready'))!;

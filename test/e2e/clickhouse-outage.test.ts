@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/admin/logger.js';
 import { ClickHouseStorage } from '../../src/storage/clickhouse-storage.js';
 import { startClickHouseServer, type ClickHouseServer } from '../helpers/clickhouse-server.js';
+import { daemonConfig } from '../helpers/daemon-config.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { otlpJsonRequest, postJson, randomTraceId } from '../helpers/otlp-json.js';
 import { sendTraces } from '../helpers/otel-sender.js';
@@ -17,22 +18,13 @@ describe('ClickHouse down, then back', () => {
   beforeAll(async () => {
     server = await startClickHouseServer();
     storage = new ClickHouseStorage({ url: server.url, database: 'spanscore', logger: silentLogger() });
-    daemon = await startDaemon(`
-receivers:
-  otlp:
-    protocols:
-      grpc: { endpoint: 127.0.0.1:0 }
-      http: { endpoint: 127.0.0.1:0 }
-storage:
-  clickhouse:
-    url: ${server.url}
-    request_timeout: 2s
-    insert: { linger: 5ms }
-rules:
-  - name: roots
-    scorers: [ExactMatch]
-admin: { endpoint: 127.0.0.1:0 }
-`);
+    daemon = await startDaemon(
+      daemonConfig({
+        url: server.url,
+        clickhouse: '    request_timeout: 2s',
+        extra: `rules:\n  - name: roots\n    scorers: [ExactMatch]\n`,
+      }),
+    );
   });
 
   afterAll(async () => {

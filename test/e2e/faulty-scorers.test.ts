@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/admin/logger.js';
 import { ClickHouseStorage } from '../../src/storage/clickhouse-storage.js';
+import { daemonConfig } from '../helpers/daemon-config.js';
 import { startDaemon } from '../helpers/daemon-process.js';
 import { otlpJsonRequest, postJson, randomTraceId } from '../helpers/otlp-json.js';
 
@@ -14,14 +15,11 @@ describe('scorers that fail', () => {
     writeFileSync(join(dir, 'throws.mjs'), `export default function throws(args) {\n  throw new Error('boom on ' + args.span.name);\n}\n`);
     writeFileSync(join(dir, 'loops.mjs'), `export default function loops() {\n  for (;;) {}\n}\n`);
     writeFileSync(join(dir, 'garbage.mjs'), `export default () => 'definitely';\n`);
-    const daemon = await startDaemon(`
-receivers:
-  otlp:
-    protocols:
-      http: { endpoint: 127.0.0.1:0 }
-storage:
-  clickhouse:
-    embedded: { path: ${dataDir} }
+    const daemon = await startDaemon(
+      daemonConfig({
+        embeddedPath: dataDir,
+        grpc: false,
+        extra: `
 scoring:
   workers: 2
 scorers:
@@ -31,8 +29,9 @@ scorers:
 rules:
   - name: everything
     scorers: [throws, loops, garbage, ExactMatch]
-admin: { endpoint: 127.0.0.1:0 }
-`);
+`,
+      }),
+    );
     const firstWave = [randomTraceId(), randomTraceId(), randomTraceId()];
     const secondWave = [randomTraceId(), randomTraceId()];
     try {

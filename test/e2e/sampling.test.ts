@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/admin/logger.js';
 import { ClickHouseStorage } from '../../src/storage/clickhouse-storage.js';
+import { daemonConfig } from '../helpers/daemon-config.js';
 import { startDaemon } from '../helpers/daemon-process.js';
 import { randomTraceId } from '../helpers/otlp-json.js';
 import { encodeExportRequest } from '../helpers/otlp-protobuf.js';
@@ -13,14 +14,11 @@ const TRACES = 10_000;
 /** Runs a fresh daemon over the trace ids and returns the set of trace ids it scored. */
 async function scoredTraceIds(traceIds: string[]): Promise<Set<string>> {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'spanscore-sampling-')), 'clickhouse');
-  const daemon = await startDaemon(`
-receivers:
-  otlp:
-    protocols:
-      http: { endpoint: 127.0.0.1:0 }
-storage:
-  clickhouse:
-    embedded: { path: ${dataDir} }
+  const daemon = await startDaemon(
+    daemonConfig({
+      embeddedPath: dataDir,
+      grpc: false,
+      extra: `
 scoring:
   workers: 1
 rules:
@@ -28,8 +26,9 @@ rules:
     scorers: [ExactMatch]
     sampling_rate: 0.3
     apply_to: { root_spans: true }
-admin: { endpoint: 127.0.0.1:0 }
-`);
+`,
+    }),
+  );
   try {
     for (let i = 0; i < traceIds.length; i += 1000) {
       const response = await fetch(`http://${daemon.addresses.http}/v1/traces`, {
