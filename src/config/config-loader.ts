@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { LineCounter, isNode, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { builtinScorers } from '../scoring/builtins/index.js';
+import { parseRuleFilter } from './rule-filter.js';
 import type { RuleSpec, ScorerSpec } from '../scoring/rule-spec.js';
 import { DEFAULT_FIELD_CONVENTIONS } from '../scoring/span-fields.js';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
@@ -122,9 +123,7 @@ function resolveConfig(
     const earlier = seen.get(rule.name);
     if (earlier !== undefined) problem(at('name'), `duplicate rule name "${rule.name}" (also rules[${earlier}])`);
     seen.set(rule.name, index);
-    if (rule.filter !== undefined) {
-      problem(at('filter'), `rule "${rule.name}": filters are not supported yet (the SQL filter language is coming); remove \`filter\` or narrow the rule with \`apply_to\``);
-    }
+    const filter = rule.filter === undefined ? undefined : parseRuleFilter(rule.filter, (message) => problem(at('filter'), `rule "${rule.name}": ${message}`));
     if (!rule.apply_to.root_spans && rule.apply_to.span_names.length === 0) {
       problem(at('apply_to'), `rule "${rule.name}" selects nothing: set \`root_spans: true\` and/or list \`span_names\``);
     }
@@ -140,6 +139,7 @@ function resolveConfig(
       samplingRate: rule.sampling_rate,
       applyTo: { rootSpans: rule.apply_to.root_spans, spanNames: rule.apply_to.span_names },
       enabled: rule.enabled,
+      ...(filter ? { filter: { text: rule.filter!, expr: filter } } : {}),
     });
   });
 

@@ -1,3 +1,5 @@
+import type { FilterExpr } from '../filter/filter-ast.js';
+
 /** A scoring rule as the pipeline uses it, after config validation. */
 export interface RuleSpec {
   name: string;
@@ -11,6 +13,8 @@ export interface RuleSpec {
     spanNames: string[];
   };
   enabled: boolean;
+  /** The rule's SQL filter, parsed and type-checked at config load. */
+  filter?: { text: string; expr: FilterExpr };
 }
 
 /** A scorer as the pipeline uses it, after config validation. */

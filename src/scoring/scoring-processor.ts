@@ -9,6 +9,7 @@ import type { StoredSpanConsumer } from '../pipeline/span-consumer.js';
 import { ScorerPool } from './scorer-pool.js';
 import { ScoringQueue, type ScoringTask } from './scoring-queue.js';
 import { extractScorerArgs, type FieldConventions } from './span-fields.js';
+import { compileFilter, type CompiledFilter } from '../filter/js-filter-compiler.js';
 import { SpanSelector } from './span-selector.js';
 import { TraceIdSampler } from './trace-id-sampler.js';
 
@@ -18,7 +19,9 @@ export interface RuleCounters {
   seen: number;
   /** Spans its `apply_to` matched. */
   selected: number;
-  /** Selected spans whose trace the sampler kept. */
+  /** Selected spans for which its filter was TRUE (all selected spans when it has none). */
+  filtered: number;
+  /** Filtered spans whose trace the sampler kept. */
   sampled: number;
   /** Scorer tasks queued. */
   enqueued: number;
@@ -63,6 +66,7 @@ interface ActiveRule {
   name: string;
   scorers: string[];
   selector: SpanSelector;
+  filter: CompiledFilter | undefined;
   sampler: TraceIdSampler;
   counters: RuleCounters;
 }
@@ -96,6 +100,7 @@ export class ScoringProcessor implements StoredSpanConsumer {
         name: rule.name,
         scorers: rule.scorers,
         selector: new SpanSelector(rule.applyTo),
+        filter: rule.filter && compileFilter(rule.filter.expr, options.conventions),
         sampler: new TraceIdSampler(rule.samplingRate),
         counters: this.#counters.get(rule.name)!,
       }))
@@ -184,6 +189,8 @@ export class ScoringProcessor implements StoredSpanConsumer {
       counters.seen++;
       if (!rule.selector.matches(span)) continue;
       counters.selected++;
+      if (rule.filter && !rule.filter.matches(span)) continue;
+      counters.filtered++;
       if (!rule.sampler.shouldSample(span.TraceId)) continue;
       counters.sampled++;
       if (args === undefined) {
@@ -226,5 +233,5 @@ export class ScoringProcessor implements StoredSpanConsumer {
 }
 
 function emptyCounters(): RuleCounters {
-  return { seen: 0, selected: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0 };
+  return { seen: 0, selected: 0, filtered: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0 };
 }

@@ -84,7 +84,26 @@ admin:
     const later = issuesOf(fixed);
     expect(later).toContainEqual(expect.objectContaining({ path: 'rules[1].name', line: 10, message: expect.stringContaining('duplicate') }));
     expect(later).toContainEqual(expect.objectContaining({ path: 'rules[1].scorers[0]', line: 11, message: expect.stringContaining('"nosuch"') }));
-    expect(later).toContainEqual(expect.objectContaining({ path: 'rules[2].filter', line: 15, message: expect.stringContaining('not supported yet') }));
+    // A valid filter is accepted; the third rule's is fine.
+    expect(later.filter((i) => i.path === 'rules[2].filter')).toEqual([]);
+  });
+
+  it('refuses a filter that does not parse, naming the rule, the line and the position in the filter', () => {
+    const issues = issuesOf(`${minimal}rules:\n  - name: bad-filter\n    scorers: [ExactMatch]\n    filter: "metadata.model = 'x' AND"\n`);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ path: 'rules[0].filter', line: 9 });
+    expect(issues[0]!.message).toContain('rule "bad-filter": filter: expected an expression after AND at 1:');
+    expect(issues[0]!.message).toContain("metadata.model = 'x' AND");
+  });
+
+  it('refuses an unknown field and a wrong argument count in a filter', () => {
+    const issues = issuesOf(
+      `${minimal}rules:\n  - name: a\n    scorers: [ExactMatch]\n    filter: "nmae = 'x'"\n  - name: b\n    scorers: [ExactMatch]\n    filter: "lower(name, 1) = 'x'"\n`,
+    );
+    expect(issues).toContainEqual(expect.objectContaining({ path: 'rules[0].filter', message: expect.stringContaining('unknown field "nmae" at 1:1') }));
+    expect(issues).toContainEqual(expect.objectContaining({ path: 'rules[1].filter', message: expect.stringContaining('lower takes 1 argument, got 2') }));
+    const typed = issuesOf(`${minimal}rules:\n  - name: c\n    scorers: [ExactMatch]\n    filter: "name AND is_root"\n`);
+    expect(typed).toContainEqual(expect.objectContaining({ path: 'rules[0].filter', message: expect.stringContaining('AND needs boolean operands') }));
   });
 
   it('parses percentages and durations', () => {

@@ -204,10 +204,10 @@ describe('ScoringProcessor into embedded ClickHouse', () => {
 
   it('keeps live counters per rule', () => {
     const counters = processor.ruleCounters;
-    expect(counters.answers).toEqual({ seen: 60, selected: 40, sampled: 40, enqueued: 120, shed: 0, scored: 120, errored: 40 });
-    expect(counters.chats).toEqual({ seen: 60, selected: 10, sampled: 10, enqueued: 10, shed: 0, scored: 10, errored: 0 });
-    expect(counters.half).toMatchObject({ seen: 60, selected: 40, sampled: halfSampled.length, enqueued: halfSampled.length });
-    expect(counters.off).toEqual({ seen: 0, selected: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0 });
+    expect(counters.answers).toEqual({ seen: 60, selected: 40, filtered: 40, sampled: 40, enqueued: 120, shed: 0, scored: 120, errored: 40 });
+    expect(counters.chats).toEqual({ seen: 60, selected: 10, filtered: 10, sampled: 10, enqueued: 10, shed: 0, scored: 10, errored: 0 });
+    expect(counters.half).toMatchObject({ seen: 60, selected: 40, filtered: 40, sampled: halfSampled.length, enqueued: halfSampled.length });
+    expect(counters.off).toEqual({ seen: 0, selected: 0, filtered: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0 });
   });
 
   it('counts scores by scorer and outcome', async () => {
