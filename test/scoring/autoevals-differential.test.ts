@@ -8,27 +8,12 @@ import * as autoevals from 'autoevals';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { builtinScorers } from '../../src/scoring/builtins/index.js';
-import type { ScorerArgs } from '../../src/scoring/scorer-args.js';
+import { SPAN } from './scored-span-fixture.js';
 
 const SEED = 20240607;
 const CASES_PER_SCORER = 400;
 const TOLERANCE = 1e-9;
 
-const SPAN: ScorerArgs['span'] = {
-  traceId: 't',
-  spanId: 's',
-  parentSpanId: '',
-  name: 'llm',
-  kind: 'Client',
-  serviceName: 'svc',
-  scopeName: 'scope',
-  attributes: {},
-  resource: {},
-  timestamp: '0',
-  durationMs: 1,
-  status: 'ok',
-  statusMessage: '',
-};
 
 /** What one implementation did with one case. */
 type Outcome = { threw: true } | { threw: false; score: number | null };

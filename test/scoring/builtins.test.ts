@@ -1,22 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { builtinScorers } from '../../src/scoring/builtins/index.js';
-import type { ScorerArgs } from '../../src/scoring/scorer-args.js';
+import { SPAN } from './scored-span-fixture.js';
 
-const SPAN: ScorerArgs['span'] = {
-  traceId: 't',
-  spanId: 's',
-  parentSpanId: '',
-  name: 'llm',
-  kind: 'Client',
-  serviceName: 'svc',
-  scopeName: 'scope',
-  attributes: {},
-  resource: {},
-  timestamp: '0',
-  durationMs: 1,
-  status: 'ok',
-  statusMessage: '',
-};
 
 /** Runs one configured built-in on (output, expected) and returns what it returned. */
 async function run(name: string, output: unknown, expected?: unknown, options: Record<string, unknown> = {}) {
