@@ -1,5 +1,6 @@
 import type { PathStep } from './filter-ast.js';
 import type { FilterValue } from './filter-values.js';
+import { exceedsJsonLimits } from './json-limits.js';
 
 /** A compiled JSON path step: a string is an object key, a number an array index. */
 export type JsonStep = string | number;
@@ -12,13 +13,18 @@ export function compileJsonSteps(steps: readonly PathStep[]): JsonStep[] {
 export const INVALID_JSON: unique symbol = Symbol('invalid JSON');
 export type ParsedJson = FilterValue | typeof INVALID_JSON;
 
-/** `JSON.parse`, or `INVALID_JSON`. Any JSON text counts (scalars too), surrounded by JSON whitespace only. */
+/**
+ * `JSON.parse`, or `INVALID_JSON`. Any JSON text counts (scalars too), surrounded by JSON
+ * whitespace only, within ClickHouse's limits (json-limits.ts) so that both back ends agree.
+ */
 export function parseJson(text: string): ParsedJson {
+  let value: FilterValue;
   try {
-    return JSON.parse(text) as FilterValue;
+    value = JSON.parse(text) as FilterValue;
   } catch {
     return INVALID_JSON;
   }
+  return exceedsJsonLimits(text) ? INVALID_JSON : value;
 }
 
 /**
