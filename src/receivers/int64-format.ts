@@ -53,6 +53,15 @@ export function uint64DifferenceToDecimal(
   return uint64BitsToDecimal(high, low);
 }
 
+/**
+ * Whether an unsigned 64-bit value exceeds 2^63 - 1. Timestamps must not: ClickHouse's
+ * DateTime64(9) ends at 2262-04-11T23:47:16.854775807Z (2^63 - 1 ns).
+ */
+export function exceedsInt64(value: Int64Value | null | undefined): boolean {
+  if (typeof value === 'number') return value >= 2 ** 63;
+  return highWord(value) >= 0x80000000;
+}
+
 /** Decimal of `high * 2^32 + low`, both halves unsigned 32-bit. */
 export function uint64BitsToDecimal(high: number, low: number): string {
   // Below 2^53 a double holds the value exactly.

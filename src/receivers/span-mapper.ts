@@ -1,7 +1,7 @@
 import type { SpanEventRow, SpanLinkRow, SpanRow } from '../pipeline/span-row.js';
 import { attributesToRecord, findAttributeString } from './attribute-values.js';
 import { bytesToHex, idToHexOrEmpty, isAllZero } from './hex-id.js';
-import { uint64DifferenceToDecimal, uint64ToDecimal } from './int64-format.js';
+import { exceedsInt64, uint64DifferenceToDecimal, uint64ToDecimal } from './int64-format.js';
 import type { OtlpExportTraceRequest, OtlpSpan, OtlpSpanEvent, OtlpSpanLink } from './otlp-types.js';
 
 /**
@@ -36,6 +36,8 @@ const SPAN_KIND_NAMES = ['Unspecified', 'Internal', 'Server', 'Client', 'Produce
 const STATUS_CODE_NAMES = ['Unset', 'Ok', 'Error'];
 
 const TRACE_ID_BYTES = 16;
+/** 2^63 - 1 ns: the last instant DateTime64(9) holds. */
+const LAST_STORABLE_TIME = '9223372036854775807 (2262-04-11T23:47:16.854775807Z)';
 const SPAN_ID_BYTES = 8;
 
 /** What rows of one scope share. */
@@ -128,6 +130,13 @@ function invalidSpanReason(span: OtlpSpan): string | undefined {
     return `parent_span_id must be empty or ${SPAN_ID_BYTES} bytes, got ${parentLength}`;
   }
   if (span.name == null || span.name === '') return 'name must not be empty';
+  if (exceedsInt64(span.startTimeUnixNano)) return `start_time_unix_nano must be at most ${LAST_STORABLE_TIME}`;
+  const events = span.events;
+  if (events != null) {
+    for (let i = 0; i < events.length; i++) {
+      if (exceedsInt64(events[i]?.timeUnixNano)) return `events[${i}].time_unix_nano must be at most ${LAST_STORABLE_TIME}`;
+    }
+  }
 
   // The Collector's pdata cannot even decode a link id of another length (it fails the whole
   // request); refusing just this span keeps its neighbours.

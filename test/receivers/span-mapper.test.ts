@@ -79,8 +79,8 @@ describe('span mapping (clickhouseexporter shape)', () => {
   });
 
   it('keeps full nanosecond precision of timestamps', () => {
-    const { rows } = mapSpans([spanObject({ startTimeUnixNano: '18446744073709551615', endTimeUnixNano: '0' })]);
-    expect(rows[0]!.Timestamp).toBe('18446744073709551615');
+    const { rows } = mapSpans([spanObject({ startTimeUnixNano: '9223372036854775807', endTimeUnixNano: '0' })]);
+    expect(rows[0]!.Timestamp).toBe('9223372036854775807');
   });
 
   it('flattens scalar attribute values like pcommon AsString', () => {
@@ -235,6 +235,9 @@ describe('span mapping (clickhouseexporter shape)', () => {
       [{ name: '' }, 'name must not be empty'],
       [{ links: [{ traceId: Buffer.alloc(3, 1) }] }, 'links[0].trace_id must be 16 bytes, got 3'],
       [{ links: [{}, { spanId: Buffer.alloc(2, 1) }] }, 'links[1].span_id must be 8 bytes, got 2'],
+      [{ startTimeUnixNano: '9223372036854775808' }, 'start_time_unix_nano must be at most 9223372036854775807 (2262-04-11T23:47:16.854775807Z)'],
+      [{ startTimeUnixNano: '18446744073709551615' }, 'start_time_unix_nano must be at most 9223372036854775807 (2262-04-11T23:47:16.854775807Z)'],
+      [{ events: [{ name: 'ok', timeUnixNano: '1' }, { name: 'late', timeUnixNano: '18446744073709551615' }] }, 'events[1].time_unix_nano must be at most 9223372036854775807 (2262-04-11T23:47:16.854775807Z)'],
     ];
     for (const [override, reason] of cases) {
       const result = mapSpans([spanObject({ name: 'kept-before' }), spanObject(override), spanObject({ name: 'kept-after' })], 'x');

@@ -185,6 +185,18 @@ export function describeStorageContract(target: () => StorageTarget, database: s
       expect(text).toMatch(/spanscore_storage_insert_duration_seconds_count\{table="scores",outcome="ok"\} 2\n/);
     });
 
+    it('stores times from the epoch to the end of DateTime64(9)', async () => {
+      const times = ['0', '86400000000001', '999999999500000000', '9223372036854775807'];
+      const rows = times.map((Timestamp) => spanRow({ Timestamp, Events: [{ Timestamp, Name: 'e', Attributes: {} }] }));
+      await storage.insertSpans(rows);
+      const stored = await storage.query<{ ns: string; eventNs: string[] }>(
+        `SELECT toString(toUnixTimestamp64Nano(Timestamp)) AS ns, arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp) AS eventNs
+         FROM otel_traces WHERE TraceId IN {ids:Array(String)} ORDER BY Timestamp`,
+        { ids: rows.map((r) => r.TraceId) },
+      );
+      expect(stored).toEqual(times.map((ns) => ({ ns, eventNs: [ns] })));
+    });
+
     it('answers ping', async () => {
       expect(await storage.ping()).toBe(true);
     });
