@@ -2,6 +2,7 @@ import { parseFilter } from '../src/filter/filter-parser.js';
 import { compileFilter } from '../src/filter/js-filter-compiler.js';
 import type { SpanRow } from '../src/pipeline/span-row.js';
 import { DEFAULT_FIELD_CONVENTIONS } from '../src/scoring/field-conventions.js';
+import { prng } from './seeded-random.js';
 
 /**
  * Micro benchmark of the compiled JS filter predicate: evaluations per second over ~10k varied,
@@ -19,17 +20,6 @@ const FILTERS = [
 ];
 
 /** Deterministic PRNG (mulberry32) so every run measures the same spans. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const random = prng(42);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 const hex = (length: number) => Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join('');

@@ -215,6 +215,45 @@ const numericPair = fc.oneof(
   fc.tuple(value, value),
 );
 
+/**
+ * ListContains: lists of short words from a small vocabulary with near-spellings, so pairs
+ * partly match and the assignment has real choices to make; some non-string items; and a few
+ * sides that are not lists at all, where autoevals either throws or answers from `.length`.
+ */
+const listItem = fc.oneof(
+  { arbitrary: fc.constantFrom('cat', 'cats', 'bat', 'dog', 'dig', 'paris', 'Paris', 'london', 'a', 'ab', ''), weight: 8 },
+  { arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 5 }), weight: 1 },
+  { arbitrary: fc.constantFrom(5, 55, 0, null), weight: 1 },
+);
+const list = fc.array(listItem, { maxLength: 5 });
+/** Output drawn from expected: some of its items, reordered, with extras mixed in. */
+const relatedLists = fc
+  .tuple(fc.array(listItem, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(4), { maxLength: 5 }), list)
+  .map(([expected, picks, extras]) => {
+    const picked = picks.map((at) => expected[at % expected.length]);
+    return [[...extras.slice(0, 2), ...picked], expected] as [unknown, unknown];
+  });
+const notAList = fc.constantFrom<unknown>('', 'cat', 'cat,dog', 5, 0, true, null, {}, { a: 1 });
+const listPair = fc.oneof(
+  { arbitrary: fc.tuple(list, list), weight: 4 },
+  { arbitrary: relatedLists, weight: 4 },
+  // The same item lists on both sides, so perfect scores (and ties) come up.
+  { arbitrary: list.map((l) => [l, [...l].reverse()] as [unknown, unknown]), weight: 1 },
+  { arbitrary: fc.tuple(notAList, fc.oneof(list, notAList)), weight: 1 },
+  { arbitrary: fc.tuple(list, fc.oneof(notAList, fc.constant(undefined))), weight: 1 },
+  // An undefined item: as Levenshtein's expected it throws, as its output it is the text.
+  { arbitrary: fc.tuple(list, list).map(([o, e]) => [[...o, undefined], e] as [unknown, unknown]), weight: 1 },
+  { arbitrary: fc.tuple(list, list).map(([o, e]) => [o, [...e, undefined]] as [unknown, unknown]), weight: 1 },
+);
+const listContainsCases = sampleCases(
+  fc.tuple(listPair, fc.option(fc.boolean(), { nil: undefined, freq: 4 })).map(([[output, expected], allowExtra]) => ({
+    output,
+    expected,
+    options: allowExtra === undefined ? {} : { allow_extra_entities: allowExtra },
+    theirs: allowExtra === undefined ? {} : { allowExtraEntities: allowExtra },
+  })),
+);
+
 // ---- the tests --------------------------------------------------------------------------
 
 const SUITES: { name: string; theirs: AutoevalsScorer; cases: DifferentialCase[]; expectThrows: boolean }[] = [
@@ -223,6 +262,7 @@ const SUITES: { name: string; theirs: AutoevalsScorer; cases: DifferentialCase[]
   { name: 'NumericDiff', theirs: autoevals.NumericDiff as unknown as AutoevalsScorer, cases: plainCases(numericPair), expectThrows: true },
   { name: 'JSONDiff', theirs: autoevals.JSONDiff as unknown as AutoevalsScorer, cases: jsonDiffCases, expectThrows: false },
   { name: 'ValidJSON', theirs: autoevals.ValidJSON as unknown as AutoevalsScorer, cases: validJsonCases, expectThrows: false },
+  { name: 'ListContains', theirs: autoevals.ListContains as unknown as AutoevalsScorer, cases: listContainsCases, expectThrows: true },
 ];
 
 describe('built-ins agree with autoevals 0.3.0', () => {
@@ -256,5 +296,30 @@ describe('built-ins agree with autoevals 0.3.0', () => {
       scores.add(((await autoevals.ExactMatch({ output: testCase.output, expected: testCase.expected })) as { score: number }).score);
     }
     expect([...scores].sort()).toEqual([0, 1]);
+  });
+
+  it('ListContains corpus reaches 0, 1, fractions and the assignment, with both option values', async () => {
+    const scores: number[] = [];
+    let assignments = 0;
+    for (const testCase of listContainsCases) {
+      try {
+        const result = (await autoevals.ListContains({
+          output: testCase.output as string[],
+          expected: testCase.expected as string[],
+          ...testCase.theirs,
+        })) as { score: number; metadata?: unknown };
+        scores.push(result.score);
+        if (result.metadata !== undefined) assignments++;
+      } catch {
+        // Throwing cases are counted by the comparison above.
+      }
+    }
+    expect(listContainsCases.length).toBeGreaterThanOrEqual(300);
+    expect(scores).toContain(0);
+    expect(scores).toContain(1);
+    expect(scores.filter((s) => s > 0 && s < 1).length).toBeGreaterThan(50);
+    expect(assignments).toBeGreaterThan(100);
+    const optionValues = new Set(listContainsCases.map((testCase) => testCase.theirs.allowExtraEntities));
+    expect([...optionValues].sort()).toEqual([false, true, undefined]);
   });
 });

@@ -16,7 +16,7 @@ async function score(name: string, output: unknown, expected?: unknown, options:
 
 describe('builtinScorers', () => {
   it('offers exactly the autoevals heuristic scorers, under their autoevals names', () => {
-    expect(Object.keys(builtinScorers).sort()).toEqual(['ExactMatch', 'JSONDiff', 'Levenshtein', 'NumericDiff', 'ValidJSON']);
+    expect(Object.keys(builtinScorers).sort()).toEqual(['ExactMatch', 'JSONDiff', 'Levenshtein', 'ListContains', 'NumericDiff', 'ValidJSON']);
   });
 
   it('does not treat inherited Object members as scorers', () => {
@@ -24,12 +24,16 @@ describe('builtinScorers', () => {
     expect('constructor' in builtinScorers).toBe(false);
   });
 
-  it.each(['ExactMatch', 'Levenshtein', 'NumericDiff', 'JSONDiff', 'ValidJSON'])('%s rejects unknown options', (name) => {
+  it.each(['ExactMatch', 'Levenshtein', 'NumericDiff', 'JSONDiff', 'ValidJSON', 'ListContains'])('%s rejects unknown options', (name) => {
     expect(() => builtinScorers[name]!({ typo: 1 })).toThrow(/unknown option\(s\) typo/);
   });
 
   it.each(['ExactMatch', 'Levenshtein', 'NumericDiff', 'JSONDiff', 'ValidJSON'])('%s returns its own name', async (name) => {
     expect((await run(name, '1', '1')).name).toBe(name);
+  });
+
+  it('ListContains returns its own name', async () => {
+    expect((await run('ListContains', ['1'], ['1'])).name).toBe('ListContains');
   });
 });
 
@@ -193,5 +197,67 @@ describe('ValidJSON', () => {
     expect(() => builtinScorers.ValidJSON!({ schema: { type: 'nope' } })).toThrow(/ValidJSON: option schema/);
     expect(() => builtinScorers.ValidJSON!({ schema: { type: 'string', format: 'email' } })).toThrow(/unknown format/);
     expect(() => builtinScorers.ValidJSON!({ schema: 'string' })).toThrow(/must be a JSON schema object or boolean/);
+  });
+});
+
+describe('ListContains', () => {
+  it.each([
+    ['identical lists', ['a', 'b'], ['a', 'b'], 1],
+    ['order does not matter', ['b', 'a'], ['a', 'b'], 1],
+    ['two empty lists', [], [], 1],
+    ['empty output', [], ['a'], 0],
+    ['empty expected', ['a'], [], 0],
+    ['one item each: that similarity', ['kitten'], ['sitting'], 1 - 3 / 7],
+    ['best pairing, not positional', ['kitten', 'dog'], ['dog', 'sitting'], (1 + (1 - 3 / 7)) / 2],
+    ['a missing item counts as 0', ['a'], ['a', 'b'], 1 / 2],
+    ['an extra output item counts against the score', ['a', 'b', 'c'], ['a', 'b'], 2 / 3],
+    ['non-string items are compared as text', [5, null], ['null', '5'], 1],
+    ['one-to-one: a single output item cannot match two expected ones', ['ab'], ['ab', 'ab'], 1 / 2],
+    // The emptiness test is autoevals' loose `x.length == 0`, before any list check.
+    ['empty string vs empty list', '', [], 1],
+    ['non-empty string vs empty list', 'abc', [], 0],
+    ['number (no length) vs empty list', 5, [], 0],
+    ['empty list vs non-empty string', [], 'abc', 0],
+  ])('%s', async (_label, output, expected, expectedScore) => {
+    expect(await score('ListContains', output, expected)).toBeCloseTo(expectedScore, 12);
+  });
+
+  it('with allow_extra_entities, extra output items cost nothing but missing ones still do', async () => {
+    const options = { allow_extra_entities: true };
+    expect(await score('ListContains', ['a', 'b', 'c'], ['a', 'b'], options)).toBe(1);
+    expect(await score('ListContains', ['a', 'zzz'], ['a'], options)).toBe(1);
+    expect(await score('ListContains', ['a'], ['a', 'b'], options)).toBe(1 / 2);
+    expect(await score('ListContains', ['a', 'b', 'c'], ['a', 'b'], { allow_extra_entities: false })).toBeCloseTo(2 / 3, 12);
+  });
+
+  it('reports the matched pairs in metadata when it computed an assignment', async () => {
+    const result = await run('ListContains', ['kitten', 'dog', 'extra'], ['dog', 'sitting']);
+    expect(result.metadata).toEqual({
+      pairs: [
+        { output: 'kitten', expected: 'sitting', score: 1 - 3 / 7 },
+        { output: 'dog', expected: 'dog', score: 1 },
+      ],
+    });
+    // Like autoevals, the shortcuts (an empty side, one item each) carry no metadata.
+    expect((await run('ListContains', ['a'], ['b'])).metadata).toBeUndefined();
+    expect((await run('ListContains', [], [])).metadata).toBeUndefined();
+  });
+
+  it.each([
+    ['expected is missing', ['a'], undefined, 'ListContains requires an expected value'],
+    ['output is null', null, ['a'], 'ListContains: output must be a list, got null'],
+    ['expected is null', ['a'], null, 'ListContains: expected must be a list, got null'],
+    ['output is a non-empty string', 'a,b', ['a'], 'ListContains: output must be a list (or empty), got a string'],
+    ['expected is a non-empty string', ['a'], 'a', 'ListContains: expected must be a list (or empty), got a string'],
+    ['output is a number and expected not empty', 5, ['a'], 'ListContains: output must be a list (or empty), got a number'],
+    ['output is an object', { a: 1 }, ['a'], 'ListContains: output must be a list (or empty), got an object'],
+  ])('throws, as autoevals does, when %s', async (_label, output, expected, message) => {
+    await expect(score('ListContains', output, expected)).rejects.toThrow(message);
+  });
+
+  it('rejects bad options when built', () => {
+    expect(() => builtinScorers.ListContains!({ allowExtraEntities: true })).toThrow(/unknown option\(s\) allowExtraEntities/);
+    expect(() => builtinScorers.ListContains!({ allow_extra_entities: 'yes' })).toThrow(/allow_extra_entities must be a boolean/);
+    expect(() => builtinScorers.ListContains!({ allow_extra_entities: null })).toThrow(/allow_extra_entities must be a boolean/);
   });
 });

@@ -2,6 +2,7 @@ import type { BuiltinScorerFactory } from './builtin-scorer-factory.js';
 import { exactMatch } from './exact-match.js';
 import { jsonDiff } from './json-diff.js';
 import { levenshtein } from './levenshtein.js';
+import { listContains } from './list-contains.js';
 import { numericDiff } from './numeric-diff.js';
 import { validJson } from './valid-json.js';
 
@@ -9,6 +10,7 @@ export type { BuiltinScorerFactory } from './builtin-scorer-factory.js';
 export { exactMatchScore } from './exact-match.js';
 export { jsonDiffScore, type JsonDiffOptions, type LeafScorer } from './json-diff.js';
 export { levenshteinScore } from './levenshtein.js';
+export { listContainsScore, type ListContainsPair, type ListContainsResult } from './list-contains.js';
 export { numericDiffScore } from './numeric-diff.js';
 export { validJsonScore, compileJsonSchema } from './valid-json.js';
 
@@ -25,5 +27,6 @@ export const builtinScorers: Record<string, BuiltinScorerFactory> = Object.freez
     NumericDiff: numericDiff,
     JSONDiff: jsonDiff,
     ValidJSON: validJson,
+    ListContains: listContains,
   }),
 );
