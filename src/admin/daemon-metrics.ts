@@ -52,7 +52,8 @@ export class DaemonMetrics {
 
   readonly scoringQueueDepth = new Gauge({
     name: 'spanscore_scoring_queue_depth',
-    help: 'Scoring tasks waiting for a worker.',
+    help: 'Scoring tasks waiting, by queue: `workers` (built-ins and modules) or `llm:<scorer>` (one per LLM / autoevals scorer).',
+    labelNames: ['queue'] as const,
     registers: [this.registry],
   });
 
@@ -67,6 +68,48 @@ export class DaemonMetrics {
     name: 'spanscore_scoring_shed_total',
     help: 'Scoring tasks dropped because the scoring queue was full.',
     labelNames: ['rule'] as const,
+    registers: [this.registry],
+  });
+
+  readonly llmTokens = new Counter({
+    name: 'spanscore_llm_tokens_total',
+    help: 'Tokens used by LLM scorers, by scorer, model and type (input | output).',
+    labelNames: ['scorer', 'model', 'type'] as const,
+    registers: [this.registry],
+  });
+
+  readonly llmCost = new Counter({
+    name: 'spanscore_llm_cost_usd_total',
+    help: 'Cost of LLM scorer calls in USD, from scoring.llm_prices (models without a price are not counted).',
+    labelNames: ['scorer', 'model'] as const,
+    registers: [this.registry],
+  });
+
+  readonly llmCalls = new Counter({
+    name: 'spanscore_llm_calls_total',
+    help: 'LLM scorer calls by outcome: ok, or the failure (auth, not_found, retries_exhausted, client_error, bad_response, timeout, ...).',
+    labelNames: ['scorer', 'model', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scorerState = new Gauge({
+    name: 'spanscore_scorer_state',
+    help: 'LLM scorer state: 1 for the current state (active | paused | over budget), 0 for the others.',
+    labelNames: ['scorer', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scorerSpentToday = new Gauge({
+    name: 'spanscore_scorer_spent_today_usd',
+    help: 'USD spent by an LLM scorer since the start of the UTC day.',
+    labelNames: ['scorer'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scorerSkipped = new Counter({
+    name: 'spanscore_scorer_skipped_total',
+    help: 'Scorer tasks not run because the scorer was paused or over budget, by reason.',
+    labelNames: ['scorer', 'reason'] as const,
     registers: [this.registry],
   });
 

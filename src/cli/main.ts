@@ -24,8 +24,8 @@ program
   .command('validate')
   .description('check a config file; exit 0 when valid, 1 with every error listed')
   .requiredOption('-c, --config <file>', 'config file (YAML)')
-  .action((options: { config: string }) => {
-    process.exitCode = validateCommand(options.config);
+  .action(async (options: { config: string }) => {
+    process.exitCode = await validateCommand(options.config);
   });
 
 program

@@ -1,12 +1,14 @@
 import { createLogger } from '../admin/logger.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/config-loader.js';
+import { checkScorers } from '../config/scorer-checks.js';
 import { Daemon } from '../pipeline/daemon.js';
 
 export async function runCommand(file: string): Promise<number> {
   let config;
   try {
     config = loadConfig(file);
+    await checkScorers(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\nspanscore refuses to start with an invalid config.\n`);

@@ -1,9 +1,11 @@
 import { ConfigError, formatIssue } from '../config/config-error.js';
 import { loadConfig } from '../config/config-loader.js';
+import { checkScorers } from '../config/scorer-checks.js';
 
-export function validateCommand(file: string): number {
+export async function validateCommand(file: string): Promise<number> {
   try {
     const config = loadConfig(file);
+    await checkScorers(config);
     const enabled = config.rules.filter((r) => r.enabled);
     process.stdout.write(
       `${file}: valid. ${config.rules.length} rule(s) (${enabled.length} enabled), ${config.scorers.size} scorer(s), ` +

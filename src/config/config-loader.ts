@@ -1,10 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { LineCounter, isNode, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { builtinScorers } from '../scoring/builtins/index.js';
 import { parseRuleFilter } from './rule-filter.js';
+import { resolveScorers } from './scorer-config.js';
 import type { RuleSpec, ScorerSpec } from '../scoring/rule-spec.js';
 import { DEFAULT_FIELD_CONVENTIONS } from '../scoring/span-fields.js';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
@@ -81,29 +82,7 @@ function resolveConfig(
 ): SpanscoreConfig {
   const problem = (path: PropertyKey[], message: string) => issues.push({ path: formatPath(path), ...locate(path), message });
 
-  const scorers = new Map<string, ScorerSpec>();
-  for (const [name, spec] of Object.entries(raw.scorers)) {
-    const timeoutMs = spec.timeout ?? raw.scoring.task_timeout;
-    if (spec.builtin !== undefined) {
-      if (!(spec.builtin in builtinScorers)) {
-        problem(['scorers', name, 'builtin'], `unknown built-in scorer "${spec.builtin}" (built-ins: ${Object.keys(builtinScorers).join(', ')})`);
-        continue;
-      }
-      try {
-        // Building the scorer once here surfaces bad options at load, not at first use in a worker.
-        builtinScorers[spec.builtin]!(spec.options ?? {});
-      } catch (error) {
-        problem(['scorers', name, 'options'], `invalid options for ${spec.builtin}: ${(error as Error).message}`);
-        continue;
-      }
-      scorers.set(name, { name, timeoutMs, kind: 'builtin', builtin: spec.builtin, options: spec.options ?? {} });
-    } else if (spec.module !== undefined) {
-      const modulePath = resolve(spec.module);
-      if (!existsSync(modulePath)) problem(['scorers', name, 'module'], `module file not found: ${modulePath}`);
-      if (spec.options !== undefined) problem(['scorers', name, 'options'], '`options` applies to `builtin` scorers only');
-      scorers.set(name, { name, timeoutMs, kind: 'module', module: modulePath, exportName: spec.export ?? 'default' });
-    }
-  }
+  const scorers = resolveScorers(raw, problem);
   // A rule may name a built-in directly without declaring it.
   const scorerFor = (name: string): ScorerSpec | undefined => {
     const declared = scorers.get(name);
@@ -181,6 +160,9 @@ function resolveConfig(
       },
     },
     scorers,
+    scorerLocations: Object.fromEntries(
+      [...scorers.keys()].flatMap((name) => ['module', 'export', 'autoevals'].map((key) => [`${name}.${key}`, locate(['scorers', name, key])])),
+    ),
     rules,
     admin: { endpoint: raw.admin.endpoint },
     service: { shutdownTimeoutMs: raw.service.shutdown_timeout, logLevel: raw.service.log_level },

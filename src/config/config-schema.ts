@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationMs } from './duration.js';
+import { llmPricesSchema, scorerSchema } from './scorer-schema.js';
 
 const MIB = 1024 * 1024;
 
@@ -63,23 +64,6 @@ const clickhouse = z
     }
   });
 
-const scorer = z
-  .strictObject({
-    builtin: z.string().min(1).optional(),
-    module: z.string().min(1).optional(),
-    export: z.string().min(1).optional(),
-    options: z.record(z.string(), z.unknown()).optional(),
-    timeout: durationMs({ min: 1 }).optional(),
-  })
-  .superRefine((value, ctx) => {
-    if ((value.builtin === undefined) === (value.module === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'give exactly one of `builtin` (a built-in scorer name) or `module` (a JS file)' });
-    }
-    if (value.export !== undefined && value.module === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['export'], message: '`export` applies to `module` scorers only' });
-    }
-  });
-
 const samplingRate = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const rate =
     typeof value === 'number'
@@ -116,6 +100,7 @@ const scoring = z.strictObject({
   task_timeout: durationMs({ min: 1 }).default(10_000),
   queue_size: z.number().int().positive().default(10_000),
   batch_size: z.number().int().positive().max(10_000).default(64),
+  llm_prices: llmPricesSchema.default({}),
   fields: section(
     z.strictObject({
       input: fieldList.optional(),
@@ -140,8 +125,8 @@ export const configSchema = z.strictObject({
     otlp: { protocols: { grpc: { endpoint: '127.0.0.1:4317', max_recv_msg_size_mib: 16 }, http: { endpoint: '127.0.0.1:4318', max_request_body_size: 20 * MIB } } },
   }),
   storage: z.strictObject({ clickhouse }),
-  scoring: section(scoring).default({ task_timeout: 10_000, queue_size: 10_000, batch_size: 64 }),
-  scorers: section(z.record(z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'scorer names are letters, digits and _ . : - only'), scorer)).default({}),
+  scoring: section(scoring).default({ task_timeout: 10_000, queue_size: 10_000, batch_size: 64, llm_prices: {} }),
+  scorers: section(z.record(z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'scorer names are letters, digits and _ . : - only'), scorerSchema)).default({}),
   rules: section(z.array(rule)).default([]),
   admin: section(admin).default({ endpoint: '127.0.0.1:13133' }),
   service: section(service).default({ shutdown_timeout: 30_000, log_level: 'info' }),

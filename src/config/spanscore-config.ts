@@ -27,6 +27,8 @@ export interface SpanscoreConfig {
     conventions: FieldConventions;
   };
   scorers: Map<string, ScorerSpec>;
+  /** Line and column of `scorers.<name>.<key>` in the file, for errors found after loading. */
+  scorerLocations?: Record<string, { line?: number; column?: number }>;
   rules: RuleSpec[];
   admin: { endpoint: string };
   service: { shutdownTimeoutMs: number; logLevel: string };

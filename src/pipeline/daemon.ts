@@ -11,6 +11,8 @@ import { GroupCommitWriter } from '../storage/group-commit-writer.js';
 import { RetryableStorageError } from './errors.js';
 import type { SpanRow } from './span-row.js';
 import { TracesPipeline } from './traces-pipeline.js';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The bound addresses, as logged in the ready line. */
 export interface DaemonAddresses {
@@ -74,6 +76,7 @@ export class Daemon {
       storage: this.storage,
       metrics: this.metrics,
       logger: logger.child({ component: 'scoring' }),
+      autoevalsResolveFrom: [dirname(config.file), process.cwd(), fileURLToPath(import.meta.url)],
     });
     this.pipeline = new TracesPipeline(this.writer, [this.scoring], this.metrics, logger.child({ component: 'pipeline' }));
     const receiverLogger = logger.child({ component: 'receiver' });
@@ -98,7 +101,7 @@ export class Daemon {
   async start(): Promise<DaemonAddresses> {
     // A store held by another process is a configuration mistake: fail fast rather than retry.
     await this.migrateOrRetryLater();
-    this.scoring.start();
+    await this.scoring.start();
     const addresses: DaemonAddresses = { admin: await this.admin.start() };
     for (const receiver of this.receivers) {
       const address = await receiver.start();

@@ -4,9 +4,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from '../admin/logger.js';
-import type { ScorerSpec } from './rule-spec.js';
+import type { WorkerScorerSpec as ScorerSpec } from './rule-spec.js';
 import type { ScoreOutcome } from './scorer-args.js';
 import { CallProgress, timedOutMessage, type ScorerBatch, type ScorerTask, type ScorerTaskResult } from './scorer-worker.js';
+import { epochNanos, toEpochNanos } from './epoch-clock.js';
 
 export type { ScorerTask } from './scorer-worker.js';
 
@@ -291,17 +292,4 @@ function failedOutcome(scorer: string, error: string, startedAt: string, duratio
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-// ns since epoch with sub-ms resolution (see scorer-worker.ts): a monotonic clock anchored
-// once. hrtime is process-wide, so it also converts starts published by worker threads.
-const epochAnchorNs = BigInt(Date.now()) * 1_000_000n;
-const hrtimeAnchorNs = process.hrtime.bigint();
-
-function toEpochNanos(hrtime: bigint): string {
-  return (epochAnchorNs + (hrtime - hrtimeAnchorNs)).toString();
-}
-
-function epochNanos(): string {
-  return toEpochNanos(process.hrtime.bigint());
 }

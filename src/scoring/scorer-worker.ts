@@ -12,7 +12,8 @@ import { inspect } from 'node:util';
 import { builtinScorers } from './builtins/index.js';
 import type { ScoreOutcome, ScorerArgs } from './scorer-args.js';
 import type { ScorerFunction } from './scorer-function.js';
-import type { ScorerSpec } from './rule-spec.js';
+import type { WorkerScorerSpec as ScorerSpec } from './rule-spec.js';
+import { epochNanos } from './epoch-clock.js';
 
 /** One scorer call. `id` is unique within its batch and echoed in the result. */
 export interface ScorerTask {
@@ -273,13 +274,4 @@ export function shortRepr(value: unknown): string {
 
 function failure(scorer: string, error: string, startedAt: string, durationNs: number): ScoreOutcome {
   return { scorer, score: null, error, metadata: {}, durationNs, startedAt };
-}
-
-// Wall-clock ns since epoch, from the monotonic clock anchored once: Date.now() alone has
-// only ms resolution, and the scoring span's start should order correctly within a trace.
-const epochAnchorNs = BigInt(Date.now()) * 1_000_000n;
-const hrtimeAnchorNs = process.hrtime.bigint();
-
-function epochNanos(): string {
-  return (epochAnchorNs + (process.hrtime.bigint() - hrtimeAnchorNs)).toString();
 }

@@ -1,8 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 import type { SpanRow } from '../pipeline/span-row.js';
 import type { TraceStorage } from '../storage/trace-storage.js';
-import type { RuleSpec, ScorerSpec } from './rule-spec.js';
+import { runsInWorkers, type MainThreadScorerSpec, type RuleSpec, type ScorerSpec } from './rule-spec.js';
+import { MainThreadScorerRunner } from './main-thread-scorer-runner.js';
+import type { ScorerStatus } from '../llm/scorer-governor.js';
 import type { ScoreOutcome, ScorerArgs } from './scorer-args.js';
 import { ScoreRecorder, type ScoreRecorderOptions } from './score-recorder.js';
 import type { StoredSpanConsumer } from '../pipeline/span-consumer.js';
@@ -31,6 +34,8 @@ export interface RuleCounters {
   scored: number;
   /** Outcomes with an error. */
   errored: number;
+  /** Scorer tasks not run because the scorer was paused or over budget. */
+  skipped: number;
 }
 
 export interface ScoringProcessorOptions {
@@ -41,8 +46,14 @@ export interface ScoringProcessorOptions {
    */
   scorers: Map<string, ScorerSpec>;
   conventions: FieldConventions;
-  storage: Pick<TraceStorage, 'insertSpans' | 'insertScores'>;
-  metrics: Pick<DaemonMetrics, 'scores' | 'scoringShed' | 'scoringQueueDepth' | 'scoreWriteFailures'>;
+  /** `query` (optional) reads back today's LLM spend at start, so a restart cannot bypass a budget. */
+  storage: Pick<TraceStorage, 'insertSpans' | 'insertScores'> & Partial<Pick<TraceStorage, 'query'>>;
+  metrics: Pick<
+    DaemonMetrics,
+    'scores' | 'scoringShed' | 'scoringQueueDepth' | 'scoreWriteFailures' | 'llmTokens' | 'llmCost' | 'llmCalls' | 'scorerState' | 'scorerSpentToday' | 'scorerSkipped'
+  >;
+  /** Where `autoevals` is looked for (autoevals scorers). Default: the working directory, then spanscore's own. */
+  autoevalsResolveFrom?: readonly string[];
   logger: Logger;
   /** Worker threads. Default: `os.availableParallelism()`. */
   workers?: number;
@@ -87,7 +98,9 @@ export class ScoringProcessor implements StoredSpanConsumer {
   readonly #scorerSpecs: ScorerSpec[];
   readonly #recorder: ScoreRecorder;
   #pool: ScorerPool | undefined;
-  #queue: ScoringQueue | undefined;
+  #mainThread: MainThreadScorerRunner | undefined;
+  /** The queue in front of each scorer: the pool's shared one, or the scorer's own. */
+  readonly #queues = new Map<string, ScoringQueue>();
   #state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(options: ScoringProcessorOptions) {
@@ -109,8 +122,11 @@ export class ScoringProcessor implements StoredSpanConsumer {
     this.#recorder = new ScoreRecorder({ ...options.recorder, storage: options.storage, metrics: options.metrics, logger: options.logger });
   }
 
-  /** Starts the worker threads. Spans stored before this are not scored. */
-  start(): void {
+  /**
+   * Starts the worker threads and loads the main-thread scorers. Spans stored before this are
+   * not scored. Rejects when an autoevals scorer cannot be loaded.
+   */
+  async start(): Promise<void> {
     if (this.#state !== 'new') return;
     this.#state = 'running';
     if (this.#rules.length === 0) {
@@ -118,29 +134,40 @@ export class ScoringProcessor implements StoredSpanConsumer {
       return;
     }
     const options = this.#options;
-    const pool = new ScorerPool({
-      workers: options.workers,
-      taskTimeoutMs: options.taskTimeoutMs,
-      dispatchGraceMs: options.dispatchGraceMs,
-      scorers: this.#scorerSpecs,
-      logger: this.#logger,
-    });
-    this.#pool = pool;
-    this.#queue = new ScoringQueue({
-      capacity: options.queueCapacity,
-      maxBatchSize: options.maxBatchSize,
-      lingerMs: options.lingerMs,
-      maxInFlightBatches: options.maxInFlightBatches,
-      runner: pool,
-      metrics: this.#options.metrics,
-      logger: this.#logger,
-      onScored: (task, outcomes) => this.#onScored(task, outcomes),
-      onShed: (task) => this.#counters.get(task.rule)!.shed++,
-    });
+    const workerSpecs = this.#scorerSpecs.filter(runsInWorkers);
+    const mainSpecs = this.#scorerSpecs.filter((spec): spec is MainThreadScorerSpec => !runsInWorkers(spec));
+    const common = { metrics: options.metrics, logger: this.#logger, onScored: (task: ScoringTask, outcomes: ScoreOutcome[]) => this.#onScored(task, outcomes), onShed: (task: ScoringTask) => this.#counters.get(task.rule)!.shed++ };
+    if (mainSpecs.length > 0) {
+      const runner = new MainThreadScorerRunner({ scorers: mainSpecs, metrics: options.metrics, logger: this.#logger, autoevalsResolveFrom: options.autoevalsResolveFrom ?? [process.cwd(), fileURLToPath(import.meta.url)] });
+      this.#mainThread = runner;
+      await runner.start();
+      await this.#restoreSpentToday(runner, mainSpecs);
+      for (const spec of mainSpecs) {
+        // One task per call: a batch would make fast answers wait for the slowest of it.
+        const queue = new ScoringQueue({ ...common, name: `llm:${spec.name}`, runner, capacity: options.queueCapacity, maxBatchSize: 1, lingerMs: 0, maxInFlightBatches: spec.runtime?.maxConcurrency ?? 4 });
+        this.#queues.set(spec.name, queue);
+      }
+    }
+    if (workerSpecs.length > 0) {
+      const pool = new ScorerPool({ workers: options.workers, taskTimeoutMs: options.taskTimeoutMs, dispatchGraceMs: options.dispatchGraceMs, scorers: workerSpecs, logger: this.#logger });
+      this.#pool = pool;
+      const queue = new ScoringQueue({ ...common, runner: pool, capacity: options.queueCapacity, maxBatchSize: options.maxBatchSize, lingerMs: options.lingerMs, maxInFlightBatches: options.maxInFlightBatches });
+      for (const spec of workerSpecs) this.#queues.set(spec.name, queue);
+    }
     this.#logger.info(
-      { rules: this.#rules.map((rule) => rule.name), scorers: this.#scorerSpecs.map((spec) => spec.name), workers: pool.workers },
+      { rules: this.#rules.map((rule) => rule.name), scorers: this.#scorerSpecs.map((spec) => spec.name), workers: this.#pool?.workers ?? 0 },
       'scoring started',
     );
+  }
+
+  /** The state of every LLM / autoevals scorer (active, paused, over budget), by name. */
+  get scorerStatuses(): Record<string, ScorerStatus> {
+    return this.#mainThread?.statuses() ?? {};
+  }
+
+  /** Lifts pauses of LLM scorers (called on config reload). */
+  resumeScorers(): void {
+    this.#mainThread?.resume();
   }
 
   /** A snapshot of every configured rule's counters, by rule name. */
@@ -152,10 +179,9 @@ export class ScoringProcessor implements StoredSpanConsumer {
 
   /** Queues scoring for freshly stored spans. Never throws, never waits. */
   onStored(spans: SpanRow[]): void {
-    const queue = this.#queue;
-    if (queue === undefined || this.#state !== 'running') return;
+    if (this.#queues.size === 0 || this.#state !== 'running') return;
     try {
-      for (const span of spans) this.#select(span, queue);
+      for (const span of spans) this.#select(span);
     } catch (error) {
       this.#logger.error({ err: error }, 'selecting spans for scoring failed');
     }
@@ -173,14 +199,34 @@ export class ScoringProcessor implements StoredSpanConsumer {
     // Scores are worthless unwritten: keep part of the budget for the last insert.
     const writeReserveMs = Math.min(1_000, timeoutMs / 4);
     try {
-      await this.#queue?.drain(Math.max(0, deadline - writeReserveMs - Date.now()));
+      const queues = [...new Set(this.#queues.values())];
+      await Promise.all(queues.map((queue) => queue.drain(Math.max(0, deadline - writeReserveMs - Date.now()))));
+      this.#mainThread?.close();
       await this.#pool?.close();
     } finally {
       await this.#recorder.shutdown(Math.max(0, deadline - Date.now()));
     }
   }
 
-  #select(span: SpanRow, queue: ScoringQueue): void {
+  async #restoreSpentToday(runner: MainThreadScorerRunner, specs: MainThreadScorerSpec[]): Promise<void> {
+    const budgeted = specs.filter((spec) => spec.runtime?.budgetUsdPerDay !== undefined).map((spec) => spec.name);
+    const query = this.#options.storage.query;
+    if (budgeted.length === 0 || query === undefined) return;
+    try {
+      const rows = await query.call(
+        this.#options.storage,
+        `SELECT Scorer, sum(JSONExtractFloat(Details, 'cost_usd')) AS spent FROM scores FINAL
+         WHERE ScoredAt >= toStartOfDay(now('UTC')) AND Scorer IN {scorers:Array(String)} GROUP BY Scorer`,
+        { scorers: budgeted },
+      );
+      for (const row of rows as Array<{ Scorer: string; spent: number }>) runner.recordEarlierSpend(row.Scorer, Number(row.spent));
+    } catch (error) {
+      // Better to score with a fresh budget than not at all; say so.
+      this.#logger.warn({ err: error }, "could not read today's LLM spend back from ClickHouse; budgets count from now");
+    }
+  }
+
+  #select(span: SpanRow): void {
     // Built at most once per span, however many rules select it: it is the costly part
     // (attribute JSON parsing), and sharing the object lets a batch clone it once.
     let args: ScorerArgs | undefined;
@@ -203,13 +249,14 @@ export class ScoringProcessor implements StoredSpanConsumer {
       }
       for (const scorer of rule.scorers) {
         // A refused task is counted through the queue's onShed.
-        if (queue.offer({ span, rule: rule.name, scorer, args })) counters.enqueued++;
+        if (this.#queues.get(scorer)!.offer({ span, rule: rule.name, scorer, args })) counters.enqueued++;
       }
     }
   }
 
   #onScored(task: ScoringTask, outcomes: ScoreOutcome[]): void {
     const counters = this.#counters.get(task.rule)!;
+    if (outcomes.length === 0) counters.skipped++;
     for (const outcome of outcomes) {
       const failed = outcome.error !== '';
       if (failed) counters.errored++;
@@ -233,5 +280,5 @@ export class ScoringProcessor implements StoredSpanConsumer {
 }
 
 function emptyCounters(): RuleCounters {
-  return { seen: 0, selected: 0, filtered: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0 };
+  return { seen: 0, selected: 0, filtered: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0, skipped: 0 };
 }

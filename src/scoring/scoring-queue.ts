@@ -28,6 +28,8 @@ export interface ScoringQueueOptions {
   onShed?: (task: ScoringTask) => void;
   metrics: Pick<DaemonMetrics, 'scoringQueueDepth' | 'scoringShed'>;
   logger: Logger;
+  /** Names the queue in `/metrics` (`spanscore_scoring_queue_depth{queue}`). Default `workers`. */
+  name?: string;
   /** Tasks held before new ones are shed. Default 10,000. */
   capacity?: number;
   /** Tasks per worker call. Default 64. */
@@ -51,6 +53,7 @@ export const DEFAULT_LINGER_MS = 5;
  */
 export class ScoringQueue {
   readonly capacity: number;
+  readonly name: string;
   readonly #ring: Array<ScoringTask | undefined>;
   #head = 0;
   #size = 0;
@@ -72,6 +75,7 @@ export class ScoringQueue {
   #idleWaiters: Array<() => void> = [];
 
   constructor(options: ScoringQueueOptions) {
+    this.name = options.name ?? 'workers';
     this.capacity = positiveInteger(options.capacity ?? DEFAULT_QUEUE_CAPACITY, 'capacity');
     this.#maxBatchSize = positiveInteger(options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE, 'maxBatchSize');
     this.#lingerMs = Math.max(0, options.lingerMs ?? DEFAULT_LINGER_MS);
@@ -81,6 +85,7 @@ export class ScoringQueue {
     this.#onScored = options.onScored;
     this.#onShed = options.onShed ?? (() => {});
     this.#metrics = options.metrics;
+    this.#metrics.scoringQueueDepth.set({ queue: this.name }, 0);
     this.#logger = options.logger;
   }
 
@@ -102,7 +107,7 @@ export class ScoringQueue {
     }
     this.#ring[(this.#head + this.#size) % this.capacity] = task;
     this.#size++;
-    this.#metrics.scoringQueueDepth.set(this.#size);
+    this.#metrics.scoringQueueDepth.set({ queue: this.name }, this.#size);
     if (this.#size >= this.#maxBatchSize) {
       // Dispatching copies the batch to a worker: do it off the caller's stack.
       this.#cancelLinger();
@@ -138,7 +143,7 @@ export class ScoringQueue {
     while (this.#size > 0) left.push(this.#shift());
     for (const batch of this.#inFlight) left.push(...batch);
     this.#inFlight.clear();
-    this.#metrics.scoringQueueDepth.set(0);
+    this.#metrics.scoringQueueDepth.set({ queue: this.name }, 0);
     for (const task of left) this.#shed(task);
     if (left.length > 0) {
       const byRule: Record<string, number> = {};
@@ -164,7 +169,7 @@ export class ScoringQueue {
     const batch: ScoringTask[] = [];
     const count = Math.min(this.#size, this.#maxBatchSize);
     for (let index = 0; index < count; index++) batch.push(this.#shift());
-    this.#metrics.scoringQueueDepth.set(this.#size);
+    this.#metrics.scoringQueueDepth.set({ queue: this.name }, this.#size);
     return batch;
   }
 

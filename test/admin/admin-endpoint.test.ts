@@ -40,7 +40,7 @@ describe('admin endpoint', () => {
       expect(text).toMatch(/spanscore_storage_stored_spans_total 2/);
       expect(text).toMatch(/spanscore_storage_insert_batch_rows_count\{table="otel_traces"\} \d+/);
       expect(text).toMatch(/spanscore_storage_insert_duration_seconds_count\{table="otel_traces",outcome="ok"\} \d+/);
-      expect(text).toMatch(/spanscore_scoring_queue_depth 0/);
+      expect(text).toMatch(/spanscore_scoring_queue_depth\{queue="workers"\} 0/);
       expect(text).toMatch(/spanscore_scores_total\{scorer="ExactMatch",outcome="ok"\} 2/);
       expect(text).toMatch(/# TYPE spanscore_scoring_shed_total counter/);
       expect(text).toMatch(/spanscore_process_resident_memory_bytes \d+/);

@@ -3,24 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/config-error.js';
+import { issuesOf, minimal } from './config-test-kit.js';
 import { loadConfig, parseConfigText } from '../../src/config/config-loader.js';
-
-const minimal = `
-storage:
-  clickhouse:
-    embedded:
-      path: ./data/x
-`;
-
-function issuesOf(text: string, env: NodeJS.ProcessEnv = {}) {
-  try {
-    parseConfigText(text, 'spanscore.yaml', env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues;
-  }
-  throw new Error('expected the config to be refused');
-}
 
 describe('config loader', () => {
   it('applies the documented defaults to a minimal file', () => {

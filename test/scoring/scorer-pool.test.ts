@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/admin/logger.js';
-import type { ScorerSpec } from '../../src/scoring/rule-spec.js';
+import type { WorkerScorerSpec as ScorerSpec } from '../../src/scoring/rule-spec.js';
 import type { ScoreOutcome, ScorerArgs } from '../../src/scoring/scorer-args.js';
 import { ScorerPool, type ScorerTask } from '../../src/scoring/scorer-pool.js';
 

@@ -10,7 +10,7 @@ import { ScoringProcessor } from '../../src/scoring/scoring-processor.js';
 import * as spanFields from '../../src/scoring/span-fields.js';
 import { TraceIdSampler } from '../../src/scoring/trace-id-sampler.js';
 import { ClickHouseStorage } from '../../src/storage/clickhouse-storage.js';
-import { hexId, spanRow } from '../storage/storage-fixtures.js';
+import { hexId, scoreRow, spanRow } from '../storage/storage-fixtures.js';
 
 // Counts argument extraction while keeping the real one.
 vi.mock('../../src/scoring/span-fields.js', async (importOriginal) => {
@@ -114,7 +114,7 @@ beforeAll(async () => {
     workers: 2,
     maxBatchSize: 16,
   });
-  processor.start();
+  await processor.start();
   // As the pipeline does: stored first, then handed over, in several requests.
   for (let offset = 0; offset < allSpans.length; offset += 25) {
     const request = allSpans.slice(offset, offset + 25);
@@ -204,10 +204,10 @@ describe('ScoringProcessor into embedded ClickHouse', () => {
 
   it('keeps live counters per rule', () => {
     const counters = processor.ruleCounters;
-    expect(counters.answers).toEqual({ seen: 60, selected: 40, filtered: 40, sampled: 40, enqueued: 120, shed: 0, scored: 120, errored: 40 });
-    expect(counters.chats).toEqual({ seen: 60, selected: 10, filtered: 10, sampled: 10, enqueued: 10, shed: 0, scored: 10, errored: 0 });
+    expect(counters.answers).toEqual({ seen: 60, selected: 40, filtered: 40, sampled: 40, enqueued: 120, shed: 0, scored: 120, errored: 40, skipped: 0 });
+    expect(counters.chats).toEqual({ seen: 60, selected: 10, filtered: 10, sampled: 10, enqueued: 10, shed: 0, scored: 10, errored: 0, skipped: 0 });
     expect(counters.half).toMatchObject({ seen: 60, selected: 40, filtered: 40, sampled: halfSampled.length, enqueued: halfSampled.length });
-    expect(counters.off).toEqual({ seen: 0, selected: 0, filtered: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0 });
+    expect(counters.off).toEqual({ seen: 0, selected: 0, filtered: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0, skipped: 0 });
   });
 
   it('counts scores by scorer and outcome', async () => {
@@ -240,7 +240,7 @@ describe('ScoringProcessor on the ingestion path', () => {
     });
     // Before start: ignored, not an error.
     expect(() => shedding.onStored(roots)).not.toThrow();
-    shedding.start();
+    await shedding.start();
     const started = process.hrtime.bigint();
     shedding.onStored(roots);
     expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(500);
@@ -252,5 +252,42 @@ describe('ScoringProcessor on the ingestion path', () => {
     expect(counters.shed).toBe(30);
     expect(counters.scored).toBe(10);
     expect(recorded).toEqual({ spans: 10, scores: 10 });
+  });
+});
+
+describe('LLM budgets across restarts', () => {
+  it("reads today's spend back from the scores table at start", async () => {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    await storage.insertScores([
+      scoreRow({ Scorer: 'judge', Rule: 'judged', Details: JSON.stringify({ cost_usd: 0.25 }), ScoredAt: String(now) }),
+      scoreRow({ Scorer: 'judge', Rule: 'judged', Details: JSON.stringify({ cost_usd: 0.2 }), ScoredAt: String(now + 1n) }),
+      // Yesterday's spend does not count.
+      scoreRow({ Scorer: 'judge', Rule: 'judged', Details: JSON.stringify({ cost_usd: 9 }), ScoredAt: String(now - 86_400_000_000_000n * 2n) }),
+    ]);
+    const judge = (budgetUsdPerDay: number): ScorerSpec => ({
+      name: 'judge',
+      timeoutMs: 1_000,
+      kind: 'llm',
+      judge: { prompt: '{{output}}?', choiceScores: { Y: 1 }, useCot: false },
+      runtime: { baseUrl: 'http://127.0.0.1:9/v1', apiKey: '', model: 'm', maxConcurrency: 1, rateLimit: {}, retry: { maxRetries: 0, initialBackoffMs: 1, maxBackoffMs: 1 }, budgetUsdPerDay, price: { inputPer1M: 1, outputPer1M: 1 } },
+    });
+    const statusWith = async (budget: number) => {
+      const restarted = new ScoringProcessor({
+        rules: [rule({ name: 'judged', scorers: ['judge'] })],
+        scorers: new Map([['judge', judge(budget)]]),
+        conventions: spanFields.DEFAULT_FIELD_CONVENTIONS,
+        storage,
+        metrics: new DaemonMetrics({ processMetrics: false }),
+        logger: silentLogger(),
+      });
+      await restarted.start();
+      const status = restarted.scorerStatuses['judge']!;
+      await restarted.shutdown(1_000);
+      return status;
+    };
+    const over = await statusWith(0.4);
+    expect(over.state).toBe('over budget');
+    expect(over.spentTodayUsd).toBeCloseTo(0.45, 9);
+    expect((await statusWith(1)).state).toBe('active');
   });
 });
