@@ -2,6 +2,7 @@ import { createLogger } from '../admin/logger.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/config-loader.js';
 import { checkScorers } from '../config/scorer-checks.js';
+import { ConfigReloader } from '../pipeline/config-reloader.js';
 import { Daemon } from '../pipeline/daemon.js';
 
 export async function runCommand(file: string): Promise<number> {
@@ -18,6 +19,7 @@ export async function runCommand(file: string): Promise<number> {
   }
   const logger = createLogger(process.env.SPANSCORE_LOG_LEVEL ?? config.service.logLevel);
   const daemon = new Daemon(config, logger);
+  let reloader: ConfigReloader | undefined;
   let signalled = false;
   const stop = (signal: string) => {
     if (signalled) {
@@ -26,6 +28,7 @@ export async function runCommand(file: string): Promise<number> {
     }
     signalled = true;
     logger.info({ signal }, 'signal received');
+    reloader?.close();
     daemon.shutdown().then(
       () => process.exit(0),
       (error) => {
@@ -43,6 +46,18 @@ export async function runCommand(file: string): Promise<number> {
     await daemon.shutdown(2000).catch(() => undefined);
     return 1;
   }
+  reloader = new ConfigReloader({
+    file,
+    load: async (path) => {
+      const next = loadConfig(path);
+      await checkScorers(next);
+      return next;
+    },
+    apply: (next) => daemon.reload(next),
+    logger,
+  });
+  reloader.watch();
+  process.on('SIGHUP', () => void reloader.reload('SIGHUP'));
   // Keep running until a signal; the servers hold the event loop open.
   return await new Promise<number>(() => undefined);
 }

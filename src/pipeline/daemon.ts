@@ -5,7 +5,8 @@ import type { SpanscoreConfig } from '../config/spanscore-config.js';
 import { GrpcReceiver } from '../receivers/grpc-receiver.js';
 import { HttpReceiver } from '../receivers/http-receiver.js';
 import type { Receiver } from '../receivers/receiver.js';
-import { ScoringProcessor } from '../scoring/scoring-processor.js';
+import { ScoringProcessor, type RuleCounters } from '../scoring/scoring-processor.js';
+import type { RuleSpec } from '../scoring/rule-spec.js';
 import { ClickHouseStorage } from '../storage/clickhouse-storage.js';
 import { GroupCommitWriter } from '../storage/group-commit-writer.js';
 import { RetryableStorageError } from './errors.js';
@@ -29,7 +30,9 @@ export class Daemon {
   readonly metrics = new DaemonMetrics();
   private readonly storage: ClickHouseStorage;
   private readonly writer: GroupCommitWriter<SpanRow>;
-  private readonly scoring: ScoringProcessor;
+  private scoring: ScoringProcessor;
+  /** Processors replaced by a reload, still draining their queues. */
+  private readonly retiring = new Set<Promise<void>>();
   private readonly pipeline: TracesPipeline;
   private readonly receivers: Receiver[] = [];
   private readonly admin: AdminServer;
@@ -39,7 +42,7 @@ export class Daemon {
   private stopping?: Promise<void>;
 
   constructor(
-    private readonly config: SpanscoreConfig,
+    private config: SpanscoreConfig,
     private readonly logger: Logger,
   ) {
     const { storage } = config;
@@ -65,20 +68,9 @@ export class Daemon {
         return this.storage.insertSpans(rows);
       },
     });
-    this.scoring = new ScoringProcessor({
-      rules: config.rules,
-      scorers: config.scorers,
-      conventions: config.scoring.conventions,
-      workers: config.scoring.workers,
-      taskTimeoutMs: config.scoring.taskTimeoutMs,
-      queueCapacity: config.scoring.queueSize,
-      maxBatchSize: config.scoring.batchSize,
-      storage: this.storage,
-      metrics: this.metrics,
-      logger: logger.child({ component: 'scoring' }),
-      autoevalsResolveFrom: [dirname(config.file), process.cwd(), fileURLToPath(import.meta.url)],
-    });
-    this.pipeline = new TracesPipeline(this.writer, [this.scoring], this.metrics, logger.child({ component: 'pipeline' }));
+    this.scoring = this.createScoring(config);
+    // Through `this.scoring`, not the processor itself: a reload swaps it.
+    this.pipeline = new TracesPipeline(this.writer, [{ onStored: (spans) => this.scoring.onStored(spans) }], this.metrics, logger.child({ component: 'pipeline' }));
     const receiverLogger = logger.child({ component: 'receiver' });
     if (config.receivers.grpc) {
       this.receivers.push(
@@ -121,6 +113,55 @@ export class Daemon {
     return addresses;
   }
 
+  private createScoring(config: SpanscoreConfig, carriedCounters?: Record<string, RuleCounters>): ScoringProcessor {
+    return new ScoringProcessor({
+      rules: config.rules,
+      scorers: config.scorers,
+      conventions: config.scoring.conventions,
+      workers: config.scoring.workers,
+      taskTimeoutMs: config.scoring.taskTimeoutMs,
+      queueCapacity: config.scoring.queueSize,
+      maxBatchSize: config.scoring.batchSize,
+      storage: this.storage,
+      metrics: this.metrics,
+      logger: this.logger.child({ component: 'scoring' }),
+      autoevalsResolveFrom: [dirname(config.file), process.cwd(), fileURLToPath(import.meta.url)],
+      ...(carriedCounters && { initialCounters: carriedCounters }),
+    });
+  }
+
+  /**
+   * Puts a new, already validated config into effect: rules, scorers and scoring settings.
+   * The new scoring processor starts before it takes over, so no stored span goes unseen;
+   * the old one drains what it had queued in the background. Paused LLM scorers start
+   * afresh (a reload is how a fixed key or model is picked up). Counters of unchanged rules
+   * carry over. Receivers, storage, admin and service settings need a restart.
+   */
+  async reload(next: SpanscoreConfig): Promise<void> {
+    if (this.stopping) throw new Error('shutting down');
+    const unchanged = new Map(this.config.rules.map((rule) => [rule.name, ruleKey(rule)]));
+    const counters = this.scoring.ruleCounters;
+    const carried: Record<string, RuleCounters> = {};
+    for (const rule of next.rules) {
+      if (unchanged.get(rule.name) === ruleKey(rule) && counters[rule.name]) carried[rule.name] = counters[rule.name]!;
+    }
+    const scoring = this.createScoring(next, carried);
+    try {
+      await scoring.start();
+    } catch (error) {
+      await scoring.shutdown(0);
+      throw error;
+    }
+    const old = this.scoring;
+    this.scoring = scoring;
+    const needRestart = (['receivers', 'storage', 'admin', 'service'] as const).filter((key) => JSON.stringify(this.config[key]) !== JSON.stringify(next[key]));
+    if (needRestart.length > 0) this.logger.warn({ sections: needRestart }, `config reload: changes to ${needRestart.join(', ')} take effect at the next restart`);
+    this.config = { ...next, receivers: this.config.receivers, storage: this.config.storage, admin: this.config.admin, service: this.config.service };
+    const draining = old.shutdown(this.config.service.shutdownTimeoutMs).catch((error) => this.logger.error({ err: error }, 'draining the replaced scoring processor failed'));
+    this.retiring.add(draining);
+    void draining.finally(() => this.retiring.delete(draining));
+  }
+
   private async migrateOrRetryLater(): Promise<void> {
     try {
       await this.storage.migrate();
@@ -161,11 +202,16 @@ export class Daemon {
     await Promise.all(this.receivers.map((r) => r.shutdown(left())));
     this.pipeline.stopAccepting();
     await this.writer.close().catch((error) => this.logger.error({ err: error }, 'final span insert failed'));
-    await this.scoring.shutdown(left());
+    await Promise.all([this.scoring.shutdown(left()), ...this.retiring]);
     await this.admin.shutdown();
     await this.storage.close();
     this.logger.info('spanscore stopped');
   }
+}
+
+/** What makes two rule definitions the same rule (the parsed filter is derived from its text). */
+function ruleKey(rule: RuleSpec): string {
+  return JSON.stringify({ ...rule, filter: rule.filter?.text });
 }
 
 function redactUrl(url: string): string {

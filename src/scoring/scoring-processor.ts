@@ -52,6 +52,8 @@ export interface ScoringProcessorOptions {
     DaemonMetrics,
     'scores' | 'scoringShed' | 'scoringQueueDepth' | 'scoreWriteFailures' | 'llmTokens' | 'llmCost' | 'llmCalls' | 'scorerState' | 'scorerSpentToday' | 'scorerSkipped'
   >;
+  /** Counters to continue from, by rule name (a reload carries those of unchanged rules). */
+  initialCounters?: Record<string, RuleCounters>;
   /** Where `autoevals` is looked for (autoevals scorers). Default: the working directory, then spanscore's own. */
   autoevalsResolveFrom?: readonly string[];
   logger: Logger;
@@ -106,7 +108,7 @@ export class ScoringProcessor implements StoredSpanConsumer {
   constructor(options: ScoringProcessorOptions) {
     this.#options = options;
     this.#logger = options.logger;
-    for (const rule of options.rules) this.#counters.set(rule.name, emptyCounters());
+    for (const rule of options.rules) this.#counters.set(rule.name, { ...emptyCounters(), ...options.initialCounters?.[rule.name] });
     this.#rules = options.rules
       .filter((rule) => rule.enabled && rule.scorers.length > 0)
       .map((rule) => ({

@@ -291,3 +291,26 @@ describe('LLM budgets across restarts', () => {
     expect((await statusWith(1)).state).toBe('active');
   });
 });
+
+describe('counters carried over by a reload', () => {
+  it('continues from the given counters and counts on', async () => {
+    const carried = { seen: 100, selected: 50, filtered: 50, sampled: 50, enqueued: 50, shed: 1, scored: 48, errored: 1, skipped: 0 };
+    const continued = new ScoringProcessor({
+      rules: [rule({ name: 'kept', scorers: ['ExactMatch'] }), rule({ name: 'new', scorers: ['ExactMatch'] })],
+      scorers: new Map(),
+      conventions: spanFields.DEFAULT_FIELD_CONVENTIONS,
+      storage: { insertSpans: async () => {}, insertScores: async () => {} },
+      metrics: new DaemonMetrics({ processMetrics: false }),
+      logger: silentLogger(),
+      workers: 1,
+      initialCounters: { kept: carried, gone: carried },
+    });
+    await continued.start();
+    continued.onStored(roots.slice(0, 2));
+    await continued.shutdown(10_000);
+    const counters = continued.ruleCounters;
+    expect(counters.kept).toEqual({ ...carried, seen: 102, selected: 52, filtered: 52, sampled: 52, enqueued: 52, scored: 50 });
+    expect(counters.new).toMatchObject({ seen: 2, scored: 2 });
+    expect(counters.gone).toBeUndefined();
+  });
+});
