@@ -1,28 +1,27 @@
 import type { SpanRow } from '../pipeline/span-row.js';
 import type { FieldConventions } from '../scoring/field-conventions.js';
-import { filterChildren, type CompareOp, type FieldRef, type FilterExpr, type InExpr, type LikeExpr } from './filter-ast.js';
+import { filterChildren, type FieldRef, type FilterExpr } from './filter-ast.js';
 import { inferTypes, resolveFieldAccess, type FieldAccess, type StaticType } from './filter-static-types.js';
+import { asciiLower, toNumber } from './filter-values.js';
+import { constant, dynamic, EvalContext, type Compiled, type Evaluator } from './js-filter-eval-context.js';
+import { compileCall } from './js-filter-functions.js';
 import {
-  asciiLower,
-  asciiUpper,
-  booleanString,
-  codePointLength,
-  compareCodePoints,
-  compareNumbers,
-  compareValues,
-  equalValues,
-  isJsonContainer,
-  numericString,
-  toNumber,
-  type FilterValue,
-} from './filter-values.js';
-import { compileJsonSteps, followJsonPath, INVALID_JSON, mayBeJsonContainer, parseJson, type JsonStep, type ParsedJson } from './json-path.js';
-import { compileLike, type LikeMatcher } from './like-matcher.js';
+  compileAnd,
+  compileArithmetic,
+  compileBetween,
+  compileComparison,
+  compileIn,
+  compileLikeOperator,
+  compileOr,
+  not3,
+} from './js-filter-operators.js';
+import { compileJsonSteps, followJsonPath, mayBeJsonContainer, type JsonStep } from './json-path.js';
 
 /**
  * The JS back end of the filter language (docs/filter-language.md): a filter compiled once into
  * a tree of closures over one span. Must agree with the ClickHouse compiler on every filter and
- * span; see the doc for the semantics and the comments below for the decisions it leaves open.
+ * span; see the doc for the semantics, and the comments here, in js-filter-operators.ts and in
+ * js-filter-functions.ts for the decisions it leaves open.
  */
 export interface CompiledFilter {
   /** TRUE, FALSE or NULL (SQL three-valued logic); a non-boolean result (a JSON path) is NULL. */
@@ -53,62 +52,7 @@ export function compileFilter(expr: FilterExpr, conventions: FieldConventions): 
   };
 }
 
-/**
- * Per-evaluation state, reused across evaluations (evaluation is synchronous and never
- * re-entered). JSON texts are parsed at most once per evaluation: each distinct source text
- * (an attribute, a convention field) has a memo slot, valid while its generation matches.
- */
-class EvalContext {
-  span: SpanRow = undefined as unknown as SpanRow;
-  generation = 0;
-  readonly slotGeneration: number[];
-  readonly slotValue: ParsedJson[];
-
-  constructor(slots: number) {
-    this.slotGeneration = new Array<number>(slots).fill(-1);
-    this.slotValue = new Array<ParsedJson>(slots).fill(null);
-  }
-
-  begin(span: SpanRow): void {
-    this.span = span;
-    this.generation++;
-  }
-
-  /** The parse of `text`, the text of memo slot `slot` in this evaluation. */
-  parsed(slot: number, text: string): ParsedJson {
-    if (this.slotGeneration[slot] === this.generation) return this.slotValue[slot]!;
-    const value = parseJson(text);
-    this.slotGeneration[slot] = this.generation;
-    this.slotValue[slot] = value;
-    return value;
-  }
-}
-
-type Evaluator = (ctx: EvalContext) => FilterValue;
 type Text = (ctx: EvalContext) => string | null;
-type Test = (value: FilterValue) => boolean | null;
-
-interface Compiled {
-  readonly fn: Evaluator;
-  /** The subtree reads no field: `value` is its result for every span. */
-  readonly constant: boolean;
-  readonly value?: FilterValue;
-  /** Set when `fn` returns a span text that has a JSON memo slot (json_valid reuses the parse). */
-  readonly textSlot?: number;
-}
-
-/** What an ordering result means for each comparison operator (NaN = unordered: only `!=` holds). */
-const ORDER_TESTS: Record<CompareOp, (c: number) => boolean> = {
-  '=': (c) => c === 0,
-  '!=': (c) => c !== 0,
-  '<': (c) => c < 0,
-  '<=': (c) => c <= 0,
-  '>': (c) => c > 0,
-  '>=': (c) => c >= 0,
-};
-
-/** `k op x` as `x flipped(op) k`. */
-const FLIPPED: Record<CompareOp, CompareOp> = { '=': '=', '!=': '!=', '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
 
 /** Stored `SpanKind` / `StatusCode` spellings, lower-cased without a per-span string operation. */
 const LOWERED: Readonly<Record<string, string>> = Object.freeze({
@@ -131,66 +75,6 @@ function lowered(text: string): string {
 function attributeOf(map: Record<string, string>, key: string): string | null {
   const value = map[key];
   return typeof value === 'string' ? value : null;
-}
-
-/** Three-valued NOT; a non-boolean counts as NULL. */
-function not3(value: FilterValue): boolean | null {
-  return value === true ? false : value === false ? true : null;
-}
-
-/** A comparison of a run-time value with a constant, with the constant's conversions done once. */
-function constComparator(op: CompareOp, k: FilterValue): Test {
-  const test = ORDER_TESTS[op];
-  if (k === null || isJsonContainer(k)) return () => null;
-  if (typeof k === 'number') {
-    return (a) => {
-      let n: number | null;
-      if (typeof a === 'number') n = a;
-      else if (typeof a === 'string') {
-        n = numericString(a);
-        if (n === null) return null;
-      } else return null;
-      return test(compareNumbers(n, k));
-    };
-  }
-  if (typeof k === 'boolean') {
-    const kb = Number(k);
-    return (a) => {
-      let b: boolean | null;
-      if (typeof a === 'boolean') b = a;
-      else if (typeof a === 'string') {
-        b = booleanString(a);
-        if (b === null) return null;
-      } else return null;
-      return test(Number(b) - kb);
-    };
-  }
-  const kNumber = numericString(k);
-  const kBool = booleanString(k);
-  const kBoolNumber = Number(kBool);
-  const onString: (a: string) => boolean =
-    op === '=' ? (a) => a === k : op === '!=' ? (a) => a !== k : (a) => test(compareCodePoints(a, k));
-  return (a) => {
-    if (typeof a === 'string') return onString(a);
-    if (typeof a === 'number') return kNumber === null ? null : test(compareNumbers(a, kNumber));
-    if (typeof a === 'boolean') return kBool === null ? null : test(Number(a) - kBoolNumber);
-    return null;
-  };
-}
-
-function genericComparator(op: CompareOp): (a: FilterValue, b: FilterValue) => boolean | null {
-  if (op === '=') return equalValues;
-  if (op === '!=') {
-    return (a, b) => {
-      const eq = equalValues(a, b);
-      return eq === null ? null : !eq;
-    };
-  }
-  const test = ORDER_TESTS[op];
-  return (a, b) => {
-    const c = compareValues(a, b);
-    return c === null ? null : test(c);
-  };
 }
 
 class Compiler {
@@ -267,9 +151,9 @@ class Compiler {
         return dynamic((ctx) => not3(operand(ctx)));
       }
       case 'and':
-        return this.#and(this.#cheapestFirst(expr.operands).map((operand) => this.compile(operand).fn));
+        return compileAnd(this.#cheapestFirst(expr.operands).map((operand) => this.compile(operand).fn));
       case 'or':
-        return this.#or(this.#cheapestFirst(expr.operands).map((operand) => this.compile(operand).fn));
+        return compileOr(this.#cheapestFirst(expr.operands).map((operand) => this.compile(operand).fn));
       case 'negate': {
         const operand = this.compile(expr.operand).fn;
         return dynamic((ctx) => {
@@ -278,273 +162,24 @@ class Compiler {
         });
       }
       case 'arithmetic':
-        return this.#arithmetic(expr.op, this.compile(expr.left).fn, this.compile(expr.right).fn);
+        return compileArithmetic(expr.op, this.compile(expr.left).fn, this.compile(expr.right).fn);
       case 'compare':
-        return this.#compare(expr.op, this.compile(expr.left), this.compile(expr.right));
+        return compileComparison(expr.op, this.compile(expr.left), this.compile(expr.right));
       case 'is_null': {
         const operand = this.compile(expr.operand).fn;
         return dynamic(expr.negated ? (ctx) => operand(ctx) !== null : (ctx) => operand(ctx) === null);
       }
-      case 'in':
-        return this.#in(expr);
+      case 'in': {
+        const operand = this.compile(expr.operand).fn;
+        const items = expr.list.map((item) => this.compile(item));
+        return compileIn(operand, items, expr.negated, this.types.get(expr.operand) === 'string');
+      }
       case 'between':
-        return this.#between(expr.negated, this.compile(expr.operand).fn, this.compile(expr.low), this.compile(expr.high));
+        return compileBetween(expr.negated, this.compile(expr.operand).fn, this.compile(expr.low), this.compile(expr.high));
       case 'like':
-        return this.#like(expr);
+        return compileLikeOperator(this.compile(expr.operand).fn, this.compile(expr.pattern), expr.negated, expr.caseInsensitive);
       case 'call':
-        return this.#call(expr.name, expr.args.map((arg) => this.compile(arg)));
-    }
-  }
-
-  #and(operands: Evaluator[]): Compiled {
-    if (operands.length === 2) {
-      const [a, b] = operands as [Evaluator, Evaluator];
-      return dynamic((ctx) => {
-        const x = a(ctx);
-        if (x === false) return false;
-        const y = b(ctx);
-        if (y === false) return false;
-        return x === true && y === true ? true : null;
-      });
-    }
-    return dynamic((ctx) => {
-      let unknown = false;
-      for (let i = 0; i < operands.length; i++) {
-        const v = operands[i]!(ctx);
-        if (v === false) return false;
-        if (v !== true) unknown = true;
-      }
-      return unknown ? null : true;
-    });
-  }
-
-  #or(operands: Evaluator[]): Compiled {
-    if (operands.length === 2) {
-      const [a, b] = operands as [Evaluator, Evaluator];
-      return dynamic((ctx) => {
-        const x = a(ctx);
-        if (x === true) return true;
-        const y = b(ctx);
-        if (y === true) return true;
-        return x === false && y === false ? false : null;
-      });
-    }
-    return dynamic((ctx) => {
-      let unknown = false;
-      for (let i = 0; i < operands.length; i++) {
-        const v = operands[i]!(ctx);
-        if (v === true) return true;
-        if (v !== false) unknown = true;
-      }
-      return unknown ? null : false;
-    });
-  }
-
-  #arithmetic(op: string, left: Evaluator, right: Evaluator): Compiled {
-    const apply: (a: number, b: number) => number | null =
-      op === '+'
-        ? (a, b) => a + b
-        : op === '-'
-          ? (a, b) => a - b
-          : op === '*'
-            ? (a, b) => a * b
-            : op === '/'
-              ? (a, b) => (b === 0 ? null : a / b)
-              : // JS `%` is C's fmod: the result has the sign of the dividend.
-                (a, b) => (b === 0 ? null : a % b);
-    return dynamic((ctx) => {
-      const a = toNumber(left(ctx));
-      if (a === null) return null;
-      const b = toNumber(right(ctx));
-      return b === null ? null : apply(a, b);
-    });
-  }
-
-  #compare(op: CompareOp, left: Compiled, right: Compiled): Compiled {
-    if (right.constant) {
-      const test = constComparator(op, right.value!);
-      const l = left.fn;
-      return dynamic((ctx) => test(l(ctx)));
-    }
-    if (left.constant) {
-      const test = constComparator(FLIPPED[op], left.value!);
-      const r = right.fn;
-      return dynamic((ctx) => test(r(ctx)));
-    }
-    const compare = genericComparator(op);
-    const [l, r] = [left.fn, right.fn];
-    return dynamic((ctx) => {
-      const a = l(ctx);
-      return a === null ? null : compare(a, r(ctx));
-    });
-  }
-
-  #in(expr: InExpr): Compiled {
-    const operand = this.compile(expr.operand).fn;
-    const items = expr.list.map((item) => this.compile(item));
-    const negated = expr.negated;
-    const finish = (result: boolean | null) => (negated && result !== null ? !result : result);
-
-    // A STRING operand against constant strings: `=` is plain string equality, so a Set does it.
-    const allStrings = items.every((item) => item.constant && (typeof item.value === 'string' || item.value === null));
-    if (this.types.get(expr.operand) === 'string' && allStrings) {
-      const set = new Set(items.filter((item) => item.value !== null).map((item) => item.value as string));
-      const hasNull = items.some((item) => item.value === null);
-      const miss = finish(hasNull ? null : false);
-      const hit = finish(true);
-      return dynamic((ctx) => {
-        const v = operand(ctx);
-        if (v === null) return null;
-        return set.has(v as string) ? hit : miss;
-      });
-    }
-
-    const tests = items.map((item): ((ctx: EvalContext, v: FilterValue) => boolean | null) => {
-      if (item.constant) {
-        const test = constComparator('=', item.value!);
-        return (_ctx, v) => test(v);
-      }
-      const fn = item.fn;
-      return (ctx, v) => equalValues(v, fn(ctx));
-    });
-    return dynamic((ctx) => {
-      const v = operand(ctx);
-      if (v === null) return null;
-      let unknown = false;
-      for (let i = 0; i < tests.length; i++) {
-        const r = tests[i]!(ctx, v);
-        if (r === true) return finish(true);
-        if (r === null) unknown = true;
-      }
-      return finish(unknown ? null : false);
-    });
-  }
-
-  /** `x BETWEEN lo AND hi` is `x >= lo AND x <= hi`, with `x` evaluated once. */
-  #between(negated: boolean, operand: Evaluator, low: Compiled, high: Compiled): Compiled {
-    const bound = (op: CompareOp, b: Compiled): ((ctx: EvalContext, v: FilterValue) => boolean | null) => {
-      if (b.constant) {
-        const test = constComparator(op, b.value!);
-        return (_ctx, v) => test(v);
-      }
-      const compare = genericComparator(op);
-      const fn = b.fn;
-      return (ctx, v) => compare(v, fn(ctx));
-    };
-    const ge = bound('>=', low);
-    const le = bound('<=', high);
-    return dynamic((ctx) => {
-      const v = operand(ctx);
-      if (v === null) return null;
-      const a = ge(ctx, v);
-      let result: boolean | null;
-      if (a === false) result = false;
-      else {
-        const b = le(ctx, v);
-        result = b === false ? false : a === true && b === true ? true : null;
-      }
-      return negated && result !== null ? !result : result;
-    });
-  }
-
-  #like(expr: LikeExpr): Compiled {
-    const operand = this.compile(expr.operand).fn;
-    const pattern = this.compile(expr.pattern);
-    const negated = expr.negated;
-    const caseInsensitive = expr.caseInsensitive;
-    if (pattern.constant) {
-      if (typeof pattern.value !== 'string') return constant(null);
-      const matcher = compileLike(pattern.value, caseInsensitive);
-      return dynamic((ctx) => {
-        const v = operand(ctx);
-        return typeof v === 'string' ? matcher(v) !== negated : null;
-      });
-    }
-    // A pattern read from the span: compile it per distinct pattern text, remembering the last one.
-    const patternFn = pattern.fn;
-    let lastPattern: string | undefined;
-    let lastMatcher: LikeMatcher = () => false;
-    return dynamic((ctx) => {
-      const v = operand(ctx);
-      if (typeof v !== 'string') return null;
-      const p = patternFn(ctx);
-      if (typeof p !== 'string') return null;
-      if (p !== lastPattern) {
-        lastMatcher = compileLike(p, caseInsensitive);
-        lastPattern = p;
-      }
-      return lastMatcher(v) !== negated;
-    });
-  }
-
-  #call(name: string, args: Compiled[]): Compiled {
-    const fns = args.map((arg) => arg.fn);
-    const [a, b] = fns as [Evaluator, Evaluator];
-    switch (name) {
-      case 'lower':
-        return dynamic((ctx) => {
-          const v = a(ctx);
-          return typeof v === 'string' ? asciiLower(v) : null;
-        });
-      case 'upper':
-        return dynamic((ctx) => {
-          const v = a(ctx);
-          return typeof v === 'string' ? asciiUpper(v) : null;
-        });
-      case 'length':
-        return dynamic((ctx) => {
-          const v = a(ctx);
-          if (typeof v === 'string') return codePointLength(v);
-          if (Array.isArray(v)) return v.length;
-          if (isJsonContainer(v)) return Object.keys(v).length;
-          return null;
-        });
-      case 'contains':
-        // STRING haystack: substring test with a STRING needle (no conversion of other types).
-        // JSON array haystack: TRUE when some element `=` the needle is TRUE, else FALSE
-        // (elements compared as NULL just do not match); a NULL needle gives NULL.
-        return dynamic((ctx) => {
-          const h = a(ctx);
-          if (typeof h === 'string') {
-            const n = b(ctx);
-            return typeof n === 'string' ? h.includes(n) : null;
-          }
-          if (!Array.isArray(h)) return null;
-          const n = b(ctx);
-          if (n === null) return null;
-          for (let i = 0; i < h.length; i++) if (equalValues(n, (h[i] ?? null) as FilterValue) === true) return true;
-          return false;
-        });
-      case 'starts_with':
-      case 'ends_with': {
-        const starts = name === 'starts_with';
-        return dynamic((ctx) => {
-          const s = a(ctx);
-          if (typeof s !== 'string') return null;
-          const p = b(ctx);
-          if (typeof p !== 'string') return null;
-          return starts ? s.startsWith(p) : s.endsWith(p);
-        });
-      }
-      case 'json_valid': {
-        const slot = args[0]!.textSlot;
-        return dynamic((ctx) => {
-          const v = a(ctx);
-          if (v === null) return null;
-          if (typeof v === 'string') return (slot === undefined ? parseJson(v) : ctx.parsed(slot, v)) !== INVALID_JSON;
-          return isJsonContainer(v);
-        });
-      }
-      case 'coalesce':
-        return dynamic((ctx) => {
-          for (let i = 0; i < fns.length; i++) {
-            const v = fns[i]!(ctx);
-            if (v !== null) return v;
-          }
-          return null;
-        });
-      default:
-        throw new Error(`unknown filter function ${name}`);
+        return compileCall(expr.name, expr.args.map((arg) => this.compile(arg)));
     }
   }
 
@@ -632,14 +267,6 @@ class Compiler {
     }
     return slot;
   }
-}
-
-function constant(value: FilterValue): Compiled {
-  return { fn: () => value, constant: true, value };
-}
-
-function dynamic(fn: Evaluator): Compiled {
-  return { fn, constant: false };
 }
 
 /**
