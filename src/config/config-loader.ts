@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { LineCounter, isNode, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { builtinScorers } from '../scoring/builtins/index.js';
-import { parseRuleFilter } from './rule-filter.js';
+import { resolveRule } from './rule-config.js';
 import { resolveScorers } from './scorer-config.js';
+import { resolveKeys } from './auth-config.js';
 import type { RuleSpec, ScorerSpec } from '../scoring/rule-spec.js';
 import { DEFAULT_FIELD_CONVENTIONS } from '../scoring/span-fields.js';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
@@ -102,24 +103,7 @@ function resolveConfig(
     const earlier = seen.get(rule.name);
     if (earlier !== undefined) problem(at('name'), `duplicate rule name "${rule.name}" (also rules[${earlier}])`);
     seen.set(rule.name, index);
-    const filter = rule.filter === undefined ? undefined : parseRuleFilter(rule.filter, (message) => problem(at('filter'), `rule "${rule.name}": ${message}`));
-    if (!rule.apply_to.root_spans && rule.apply_to.span_names.length === 0) {
-      problem(at('apply_to'), `rule "${rule.name}" selects nothing: set \`root_spans: true\` and/or list \`span_names\``);
-    }
-    rule.scorers.forEach((name, i) => {
-      if (!scorerFor(name) && !raw.scorers[name]) {
-        problem(at('scorers', i), `rule "${rule.name}" names scorer "${name}", which is neither declared under \`scorers:\` nor a built-in (${Object.keys(builtinScorers).join(', ')})`);
-      }
-    });
-    rules.push({
-      name: rule.name,
-      description: rule.description,
-      scorers: [...new Set(rule.scorers)],
-      samplingRate: rule.sampling_rate,
-      applyTo: { rootSpans: rule.apply_to.root_spans, spanNames: rule.apply_to.span_names },
-      enabled: rule.enabled,
-      ...(filter ? { filter: { text: rule.filter!, expr: filter } } : {}),
-    });
+    rules.push(resolveRule(rule, (name) => scorerFor(name) !== undefined || raw.scorers[name] !== undefined, (path, message) => problem(at(...path), message)));
   });
 
   const clickhouse = raw.storage.clickhouse;
@@ -164,8 +148,9 @@ function resolveConfig(
       [...scorers.keys()].flatMap((name) => ['module', 'export', 'autoevals'].map((key) => [`${name}.${key}`, locate(['scorers', name, key])])),
     ),
     rules,
-    admin: { endpoint: raw.admin.endpoint },
-    service: { shutdownTimeoutMs: raw.service.shutdown_timeout, logLevel: raw.service.log_level },
+    admin: { endpoint: raw.admin.endpoint, maxQueryRows: raw.admin.max_query_rows, backfillMaxSpans: raw.admin.backfill_max_spans },
+    auth: { keys: resolveKeys(raw, problem) },
+    service: { shutdownTimeoutMs: raw.service.shutdown_timeout, logLevel: raw.service.log_level, instanceId: raw.service.instance_id ?? hostname() },
   };
 }
 

@@ -78,7 +78,8 @@ const samplingRate = z.union([z.number(), z.string()]).transform((value, ctx) =>
   return rate;
 });
 
-const rule = z.strictObject({
+/** One entry of `rules:`; also the body of `POST /api/v1/rules/test` for a rule not in the config. */
+export const ruleSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits and _ . : - only'),
   description: z.string().default(''),
   scorers: z.array(z.string().min(1)).min(1, 'a rule needs at least one scorer'),
@@ -91,6 +92,11 @@ const rule = z.strictObject({
     }),
   ).default({ root_spans: true, span_names: [] }),
   enabled: z.boolean().default(true),
+  /** Only spans of this project; absent = every project. */
+  project: z.string().min(1).optional(),
+  /** `trace`: score whole traces once they go idle, attached to the root span. */
+  scope: z.enum(['span', 'trace']).default('span'),
+  idle_seconds: z.number().positive().max(86_400).optional(),
 });
 
 const fieldList = z.array(z.string().min(1));
@@ -112,11 +118,28 @@ const scoring = z.strictObject({
   ).optional(),
 });
 
-const admin = z.strictObject({ endpoint: endpoint.default('127.0.0.1:13133') });
+const admin = z.strictObject({
+  endpoint: endpoint.default('127.0.0.1:13133'),
+  /** Rows `POST /api/v1/query` returns at most. */
+  max_query_rows: z.number().int().positive().default(10_000),
+  /** Spans one backfill job may score at most. */
+  backfill_max_spans: z.number().int().positive().default(10_000),
+});
+
+const apiKey = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits and _ . : - only'),
+  hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be `sha256:` and 64 lower-case hex digits (the line `spanscore keys create` prints)'),
+  projects: z.array(z.string().min(1)).min(1).default(['*']),
+  permissions: z.array(z.enum(['ingest', 'read', 'update'])).min(1, 'give at least one of ingest, read, update'),
+});
+
+const auth = z.strictObject({ keys: z.array(apiKey).default([]) });
 
 const service = z.strictObject({
   shutdown_timeout: durationMs({ min: 100 }).default(30_000),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  /** Names this replica: trace rules are decided by the replica that stored the root span. Default: the host name. */
+  instance_id: z.string().min(1).optional(),
 });
 
 /** The whole config file. Unknown keys anywhere are errors (strict objects). */
@@ -127,8 +150,9 @@ export const configSchema = z.strictObject({
   storage: z.strictObject({ clickhouse }),
   scoring: section(scoring).default({ task_timeout: 10_000, queue_size: 10_000, batch_size: 64, llm_prices: {} }),
   scorers: section(z.record(z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'scorer names are letters, digits and _ . : - only'), scorerSchema)).default({}),
-  rules: section(z.array(rule)).default([]),
-  admin: section(admin).default({ endpoint: '127.0.0.1:13133' }),
+  rules: section(z.array(ruleSchema)).default([]),
+  admin: section(admin).default({ endpoint: '127.0.0.1:13133', max_query_rows: 10_000, backfill_max_spans: 10_000 }),
+  auth: section(auth).default({ keys: [] }),
   service: section(service).default({ shutdown_timeout: 30_000, log_level: 'info' }),
 });
 

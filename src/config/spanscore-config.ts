@@ -1,3 +1,4 @@
+import type { ApiKeySpec } from '../auth/api-key-spec.js';
 import type { RuleSpec, ScorerSpec } from '../scoring/rule-spec.js';
 import type { FieldConventions } from '../scoring/span-fields.js';
 
@@ -30,6 +31,8 @@ export interface SpanscoreConfig {
   /** Line and column of `scorers.<name>.<key>` in the file, for errors found after loading. */
   scorerLocations?: Record<string, { line?: number; column?: number }>;
   rules: RuleSpec[];
-  admin: { endpoint: string };
-  service: { shutdownTimeoutMs: number; logLevel: string };
+  admin: { endpoint: string; maxQueryRows: number; backfillMaxSpans: number };
+  /** Empty: no keys, every receiver and the admin endpoint on loopback only. */
+  auth: { keys: ApiKeySpec[] };
+  service: { shutdownTimeoutMs: number; logLevel: string; instanceId: string };
 }

@@ -9,10 +9,13 @@ import {
 } from '@grpc/grpc-js';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
+import type { ApiKeys, AuthFailure } from '../auth/api-keys.js';
+import { PROJECT_HEADER } from '../pipeline/project.js';
 import type { TracesConsumer } from '../pipeline/traces-consumer.js';
 import { DecodeError } from './decode-error.js';
 import { ExportHandler } from './export-handler.js';
 import { withBoundPort } from './endpoint.js';
+import { admitExport, authorizeSpanProjects } from './ingest-auth.js';
 import { decodeProtobuf } from './otlp-decoder.js';
 import { encodeProtobuf, exportResponseObject, type ExportResponseObject } from './otlp-responses.js';
 import { otlpSchema } from './otlp-schema.js';
@@ -26,6 +29,10 @@ export interface GrpcReceiverOptions {
   consumer: TracesConsumer;
   metrics: DaemonMetrics;
   logger: Logger;
+  /** The API keys in force, asked per call: a config reload swaps them. */
+  auth: () => ApiKeys;
+  /** This replica's `service.instance_id`, stamped on every span as `spanscore.instance`. */
+  instanceId?: string;
 }
 
 export const DEFAULT_GRPC_ENDPOINT = '127.0.0.1:4317';
@@ -62,11 +69,15 @@ export class GrpcReceiver implements Receiver {
   private readonly exportHandler: ExportHandler;
   private readonly metrics: DaemonMetrics;
   private readonly logger: Logger;
+  private readonly auth: () => ApiKeys;
+  private readonly instanceId: string | undefined;
 
   constructor(options: GrpcReceiverOptions) {
     this.endpoint = options.endpoint ?? DEFAULT_GRPC_ENDPOINT;
     this.metrics = options.metrics;
     this.logger = options.logger.child({ receiver: this.name });
+    this.auth = options.auth;
+    this.instanceId = options.instanceId;
     this.exportHandler = new ExportHandler({ transport: 'grpc', consumer: options.consumer, metrics: options.metrics, logger: this.logger });
     this.server = new Server({
       'grpc.max_receive_message_length': options.maxRecvMessageSizeBytes ?? DEFAULT_GRPC_MAX_RECV_MESSAGE_SIZE_BYTES,
@@ -109,7 +120,20 @@ export class GrpcReceiver implements Receiver {
 
   private async export(call: ServerUnaryCall<Buffer, ExportResponseObject>, callback: sendUnaryData<ExportResponseObject>) {
     try {
-      const mapped = decodeProtobuf(call.request);
+      // Before decoding: an unauthorized client costs no decoding.
+      const keys = this.auth();
+      const project = metadataString(call.metadata, PROJECT_HEADER);
+      const admission = admitExport(keys, metadataString(call.metadata, 'authorization'), project);
+      if (!admission.ok) {
+        this.refuse(callback, admission);
+        return;
+      }
+      const mapped = decodeProtobuf(call.request, { project, instanceId: this.instanceId });
+      const projects = authorizeSpanProjects(keys, admission.key, mapped.rows);
+      if (!projects.ok) {
+        this.refuse(callback, projects);
+        return;
+      }
       const outcome = await this.exportHandler.export(mapped, metadataHeaders(call.metadata));
       if (!outcome.stored) {
         this.fail(callback, status.UNAVAILABLE, outcome.message);
@@ -127,6 +151,12 @@ export class GrpcReceiver implements Receiver {
     }
   }
 
+  /** UNAUTHENTICATED or PERMISSION_DENIED; the message never holds the key. */
+  private refuse(callback: sendUnaryData<ExportResponseObject>, failure: AuthFailure): void {
+    this.logger.debug({ code: failure.grpcCode, reason: failure.message }, 'OTLP/gRPC export refused');
+    this.fail(callback, status[failure.grpcCode], failure.message);
+  }
+
   private fail(callback: sendUnaryData<ExportResponseObject>, code: status, details: string): void {
     this.countRequest(code);
     callback({ code, details });
@@ -137,11 +167,21 @@ export class GrpcReceiver implements Receiver {
   }
 }
 
-/** gRPC metadata as the consumer's lower-cased header map (binary `-bin` entries left out). */
+/**
+ * gRPC metadata as the consumer's lower-cased header map (binary `-bin` entries left out),
+ * without `authorization`: the key must not travel further than the check.
+ */
 function metadataHeaders(metadata: Metadata): Record<string, string | undefined> {
   const headers: Record<string, string | undefined> = {};
   for (const [key, value] of Object.entries(metadata.getMap())) {
-    if (typeof value === 'string') headers[key.toLowerCase()] = value;
+    const name = key.toLowerCase();
+    if (typeof value === 'string' && name !== 'authorization') headers[name] = value;
   }
   return headers;
+}
+
+/** The first text value of a metadata key (grpc-js stores keys lower-cased). */
+function metadataString(metadata: Metadata, key: string): string | undefined {
+  const value = metadata.get(key)[0];
+  return typeof value === 'string' ? value : undefined;
 }

@@ -2,10 +2,13 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
+import type { ApiKeys, AuthFailure } from '../auth/api-keys.js';
+import { PROJECT_HEADER } from '../pipeline/project.js';
 import type { TracesConsumer } from '../pipeline/traces-consumer.js';
 import { DecodeError } from './decode-error.js';
 import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import { ExportHandler } from './export-handler.js';
+import { admitExport, authorizeSpanProjects } from './ingest-auth.js';
 import {
   BodyEncodingError,
   BodyTooLargeError,
@@ -27,6 +30,10 @@ export interface HttpReceiverOptions {
   consumer: TracesConsumer;
   metrics: DaemonMetrics;
   logger: Logger;
+  /** The API keys in force, asked per request: a config reload swaps them. */
+  auth: () => ApiKeys;
+  /** This replica's `service.instance_id`, stamped on every span as `spanscore.instance`. */
+  instanceId?: string;
 }
 
 export const DEFAULT_HTTP_ENDPOINT = '127.0.0.1:4318';
@@ -48,6 +55,8 @@ export class HttpReceiver implements Receiver {
   private readonly exportHandler: ExportHandler;
   private readonly metrics: DaemonMetrics;
   private readonly logger: Logger;
+  private readonly auth: () => ApiKeys;
+  private readonly instanceId: string | undefined;
   private closing = false;
   /** Responses not yet closed, to mark them `Connection: close` when shutdown begins. */
   private readonly inFlight = new Set<ServerResponse>();
@@ -57,6 +66,8 @@ export class HttpReceiver implements Receiver {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES;
     this.metrics = options.metrics;
     this.logger = options.logger.child({ receiver: this.name });
+    this.auth = options.auth;
+    this.instanceId = options.instanceId;
     this.exportHandler = new ExportHandler({ transport: 'http', consumer: options.consumer, metrics: options.metrics, logger: this.logger });
     this.server = http.createServer((request, response) => void this.handle(request, response));
   }
@@ -130,6 +141,14 @@ export class HttpReceiver implements Receiver {
       this.reject(request, response, 415, 'json', `unsupported Content-Type ${type}; use ${supported}`);
       return;
     }
+    // Before the body is read: an unauthorized client costs no decompression or decoding.
+    const keys = this.auth();
+    const project = singleHeader(request.headers[PROJECT_HEADER]);
+    const admission = admitExport(keys, request.headers.authorization, project);
+    if (!admission.ok) {
+      this.refuse(request, response, format, admission);
+      return;
+    }
     if (this.closing) {
       const headers = { 'Retry-After': SHUTTING_DOWN_RETRY_AFTER_SECONDS };
       this.reject(request, response, 503, format, 'receiver is shutting down; retry later', headers);
@@ -158,10 +177,17 @@ export class HttpReceiver implements Receiver {
 
     let mapped: MappedSpans;
     try {
-      mapped = format === 'json' ? decodeJson(body.toString('utf8')) : decodeProtobuf(body);
+      const mapOptions = { project, instanceId: this.instanceId };
+      mapped = format === 'json' ? decodeJson(body.toString('utf8'), mapOptions) : decodeProtobuf(body, mapOptions);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       this.reject(request, response, 400, format, error.message);
+      return;
+    }
+
+    const projects = authorizeSpanProjects(keys, admission.key, mapped.rows);
+    if (!projects.ok) {
+      this.refuse(request, response, format, projects);
       return;
     }
 
@@ -172,6 +198,13 @@ export class HttpReceiver implements Receiver {
     }
     this.countRequest(200);
     writeExportResponse(response, format, outcome.rejected, outcome.errorMessage);
+  }
+
+  /** 401 (with the challenge RFC 6750 asks for) or 403; the message never holds the key. */
+  private refuse(request: IncomingMessage, response: ServerResponse, format: OtlpBodyFormat, failure: AuthFailure): void {
+    this.logger.debug({ status: failure.status, reason: failure.message }, 'OTLP/HTTP export refused');
+    const headers: Record<string, string> = failure.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {};
+    this.reject(request, response, failure.status, format, failure.message, headers);
   }
 
   /** Answers with an error status, then throws away what is left of the request body. */
@@ -209,11 +242,19 @@ export class HttpReceiver implements Receiver {
   }
 }
 
-/** Request headers as the consumer's map (repeated headers joined, as HTTP allows). */
+/**
+ * Request headers as the consumer's map (repeated headers joined, as HTTP allows), without
+ * `Authorization`: the key must not travel further than the check.
+ */
 function requestHeaders(request: IncomingMessage): Record<string, string | undefined> {
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(request.headers)) {
+    if (name === 'authorization') continue;
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return headers;
+}
+
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

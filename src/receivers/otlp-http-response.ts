@@ -22,6 +22,8 @@ export function parseOtlpContentType(header: string | undefined): OtlpBodyFormat
  */
 const RPC_CODE_BY_HTTP_STATUS: Readonly<Record<number, number>> = {
   400: RpcCode.INVALID_ARGUMENT,
+  401: RpcCode.UNAUTHENTICATED,
+  403: RpcCode.PERMISSION_DENIED,
   404: RpcCode.NOT_FOUND,
   405: RpcCode.UNIMPLEMENTED,
   413: RpcCode.RESOURCE_EXHAUSTED,

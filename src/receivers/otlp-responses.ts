@@ -9,10 +9,12 @@ export type OtlpBodyFormat = 'protobuf' | 'json';
 export const RpcCode = {
   INVALID_ARGUMENT: 3,
   NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const;
 
 /** ExportTraceServiceResponse as a protobufjs plain object (partial_success only when needed). */

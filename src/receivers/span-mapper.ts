@@ -1,3 +1,4 @@
+import { INSTANCE_ATTRIBUTE, PROJECT_ATTRIBUTE, resolveProject } from '../pipeline/project.js';
 import type { SpanEventRow, SpanLinkRow, SpanRow } from '../pipeline/span-row.js';
 import { attributesToRecord, findAttributeString } from './attribute-values.js';
 import { bytesToHex, idToHexOrEmpty, isAllZero } from './hex-id.js';
@@ -40,6 +41,14 @@ const TRACE_ID_BYTES = 16;
 const LAST_STORABLE_TIME = '9223372036854775807 (2262-04-11T23:47:16.854775807Z)';
 const SPAN_ID_BYTES = 8;
 
+/** What the receiver knows about a request beyond its body. */
+export interface MapOptions {
+  /** The request's `x-spanscore-project` header / metadata: overrides every resource's own. */
+  project?: string;
+  /** This replica's `service.instance_id`, stamped on every resource. */
+  instanceId?: string;
+}
+
 /** What rows of one scope share. */
 interface ScopeContext {
   serviceName: string;
@@ -48,8 +57,12 @@ interface ScopeContext {
   scopeVersion: string;
 }
 
-/** Maps a decoded request the way the Collector's clickhouseexporter maps ptrace.Traces. */
-export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: PreRejectedSpans): MappedSpans {
+/**
+ * Maps a decoded request the way the Collector's clickhouseexporter maps ptrace.Traces, and
+ * stamps each resource with its project (`spanscore.project`) and the receiving replica
+ * (`spanscore.instance`), overwriting whatever the client sent under those keys.
+ */
+export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: PreRejectedSpans, options: MapOptions = {}): MappedSpans {
   const result: MappedSpans = { rows: [], rejected: 0, rejectReasons: [] };
   const resourceSpansList = request.resourceSpans ?? [];
 
@@ -60,6 +73,8 @@ export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: 
     const resourceAttributes = resourceSpans?.resource?.attributes;
     const resourceRecord = attributesToRecord(resourceAttributes);
     const serviceName = findAttributeString(resourceAttributes, 'service.name') ?? '';
+    resourceRecord[PROJECT_ATTRIBUTE] = resolveProject(options.project, resourceRecord[PROJECT_ATTRIBUTE], serviceName);
+    if (options.instanceId !== undefined) resourceRecord[INSTANCE_ATTRIBUTE] = options.instanceId;
 
     for (let s = 0; s < scopeSpansList.length; s++) {
       const scopeSpans = scopeSpansList[s];

@@ -16,6 +16,14 @@ export interface RuleSpec {
   enabled: boolean;
   /** The rule's SQL filter, parsed and type-checked at config load. */
   filter?: { text: string; expr: FilterExpr };
+  /** Only spans of this project (resource attribute `spanscore.project`); undefined = all. */
+  project?: string;
+  /**
+   * `span`: each selected span is scored as it is stored. `trace`: once a trace whose root span
+   * the rule selects has been idle `idleSeconds`, the whole trace is scored, attached to the root.
+   */
+  scope: 'span' | 'trace';
+  idleSeconds: number;
 }
 
 /** A scorer as the pipeline uses it, after config validation. */

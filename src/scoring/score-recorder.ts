@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
+import { PROJECT_ATTRIBUTE, resolveProject } from '../pipeline/project.js';
 import type { SpanRow } from '../pipeline/span-row.js';
 import type { ScoreRow, ScoreSource } from '../storage/score-row.js';
 import type { TraceStorage } from '../storage/trace-storage.js';
@@ -56,6 +57,13 @@ export function toScoreRecord(
   const failed = outcome.error !== '';
   const durationNs = String(Math.max(0, Math.round(outcome.durationNs)));
 
+  // Spans stored by the receivers carry their project; others (tests, spans written by
+  // older versions) fall back to the service, as the receivers would have.
+  const project = resolveProject(undefined, scored.ResourceAttributes[PROJECT_ATTRIBUTE], scored.ServiceName);
+  const resourceAttributes: Record<string, string> = { 'service.name': scored.ServiceName, 'telemetry.sdk.name': SCORING_SCOPE_NAME };
+  // Keeps the scoring span in its project for whoever reads otel_traces by project.
+  if (scored.ResourceAttributes[PROJECT_ATTRIBUTE] !== undefined) resourceAttributes[PROJECT_ATTRIBUTE] = project;
+
   const attributes: Record<string, string> = {};
   if (outcome.score !== null) attributes['spanscore.score'] = String(outcome.score);
   attributes['spanscore.scorer'] = outcome.scorer;
@@ -73,7 +81,7 @@ export function toScoreRecord(
     SpanName: `score ${outcome.scorer}`,
     SpanKind: 'Internal',
     ServiceName: scored.ServiceName,
-    ResourceAttributes: { 'service.name': scored.ServiceName, 'telemetry.sdk.name': SCORING_SCOPE_NAME },
+    ResourceAttributes: resourceAttributes,
     ScopeName: SCORING_SCOPE_NAME,
     ScopeVersion: SCORING_SCOPE_VERSION,
     SpanAttributes: attributes,
@@ -89,6 +97,7 @@ export function toScoreRecord(
     SpanId: scored.SpanId,
     ScoringSpanId: scoringSpanId,
     ServiceName: scored.ServiceName,
+    Project: project,
     SpanName: scored.SpanName,
     Rule: rule,
     Scorer: outcome.scorer,

@@ -42,6 +42,7 @@ export function toScoresJsonRow(row: ScoreRow): Record<string, unknown> {
     SpanId: row.SpanId,
     ScoringSpanId: row.ScoringSpanId,
     ServiceName: row.ServiceName,
+    Project: row.Project,
     SpanName: row.SpanName,
     Rule: row.Rule,
     Scorer: row.Scorer,

@@ -1,7 +1,8 @@
 /**
- * DDL for the spanscore database. Every statement is `CREATE ... IF NOT EXISTS`, so running
- * the whole list again (every daemon start) is harmless. It does not alter existing tables:
- * a changed TTL applies to newly created tables only.
+ * DDL for the spanscore database. Every statement is `CREATE ... IF NOT EXISTS` or
+ * `ADD COLUMN IF NOT EXISTS`, so running the whole list again (every daemon start) is
+ * harmless. Tables made by older versions get the columns added since; nothing else about
+ * an existing table changes: a changed TTL applies to newly created tables only.
  */
 
 export const TRACES_TABLE = 'otel_traces';
@@ -30,13 +31,24 @@ export function createDatabaseStatement(database: string): string {
   return `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(database)}`;
 }
 
-/** The table statements in dependency order (the view needs both of its tables). */
+/**
+ * What `migrate` runs, in order: the tables in dependency order (the view needs both of its
+ * tables), then the upgrades of tables an older version created.
+ */
 export function createTableStatements(options: SchemaOptions): string[] {
   return [
     createTracesTableStatement(options),
     createTraceIdTsTableStatement(options),
     createTraceIdTsViewStatement(options),
     createScoresTableStatement(options),
+    ...upgradeStatements(options),
+  ];
+}
+
+/** Columns added after a table's first release; no-ops on tables created with them. */
+export function upgradeStatements({ database }: SchemaOptions): string[] {
+  return [
+    `ALTER TABLE ${qualifiedName(database, SCORES_TABLE)} ADD COLUMN IF NOT EXISTS Project LowCardinality(String) CODEC(ZSTD(1)) AFTER ServiceName`,
   ];
 }
 
@@ -147,6 +159,7 @@ export function createScoresTableStatement({ database }: SchemaOptions): string 
     SpanId String CODEC(ZSTD(1)),
     ScoringSpanId String CODEC(ZSTD(1)),
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Project LowCardinality(String) CODEC(ZSTD(1)),
     SpanName LowCardinality(String) CODEC(ZSTD(1)),
     Rule LowCardinality(String) CODEC(ZSTD(1)),
     Scorer LowCardinality(String) CODEC(ZSTD(1)),

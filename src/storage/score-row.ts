@@ -15,6 +15,8 @@ export interface ScoreRow {
   /** The scoring span written to otel_traces for this score. */
   ScoringSpanId: string;
   ServiceName: string;
+  /** The scored span's project (its `spanscore.project` resource attribute). */
+  Project: string;
   SpanName: string;
   Rule: string;
   Scorer: string;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,9 +87,15 @@ admin: { endpoint: 127.0.0.1:0 }
 
 describe('shipped deployment configs', () => {
   it('deploy/spanscore-clickhouse-server.yaml validates', async () => {
-    const result = await runCli(['validate', '--config', 'deploy/spanscore-clickhouse-server.yaml'], { env: { CLICKHOUSE_PASSWORD: 'x' } });
+    const hash = (key: string) => `sha256:${createHash('sha256').update(key).digest('hex')}`;
+    const env = { CLICKHOUSE_PASSWORD: 'x', SPANSCORE_INGEST_KEY_HASH: hash('ssk_apps'), SPANSCORE_OPERATOR_KEY_HASH: hash('ssk_ops') };
+    const result = await runCli(['validate', '--config', 'deploy/spanscore-clickhouse-server.yaml'], { env });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('ClickHouse at clickhouse:8123');
+    // Without the key hashes it refuses, rather than listen on 0.0.0.0 without keys.
+    const refused = await runCli(['validate', '--config', 'deploy/spanscore-clickhouse-server.yaml'], { env: { CLICKHOUSE_PASSWORD: 'x' } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('SPANSCORE_INGEST_KEY_HASH');
   });
 });

@@ -11,6 +11,7 @@ import {
   goodProtobufRequest,
   grpcExport,
   logger,
+  noAuth,
   RecordingConsumer,
   requestObject,
   spanObject,
@@ -30,7 +31,7 @@ let address: string;
 beforeEach(async () => {
   consumer = new RecordingConsumer();
   metrics = testMetrics();
-  receiver = new GrpcReceiver({ endpoint: '127.0.0.1:0', maxRecvMessageSizeBytes: MAX_MESSAGE_BYTES, consumer, metrics, logger });
+  receiver = new GrpcReceiver({ endpoint: '127.0.0.1:0', maxRecvMessageSizeBytes: MAX_MESSAGE_BYTES, consumer, metrics, logger, auth: noAuth });
   address = await receiver.start();
 });
 

@@ -10,6 +10,7 @@ import {
   goodProtobufRequest,
   httpRequest,
   logger,
+  noAuth,
   RecordingConsumer,
   testMetrics,
   type HttpResult,
@@ -27,7 +28,7 @@ let address: string;
 beforeEach(async () => {
   consumer = new RecordingConsumer();
   metrics = testMetrics();
-  receiver = new HttpReceiver({ endpoint: '127.0.0.1:0', maxBodyBytes: MAX_BODY_BYTES, consumer, metrics, logger });
+  receiver = new HttpReceiver({ endpoint: '127.0.0.1:0', maxBodyBytes: MAX_BODY_BYTES, consumer, metrics, logger, auth: noAuth });
   address = await receiver.start();
 });
 

@@ -13,6 +13,7 @@ import {
   goodProtobufRequest,
   httpRequest,
   logger,
+  noAuth,
   RecordingConsumer,
   requestObject,
   spanObject,
@@ -27,7 +28,7 @@ let address: string;
 beforeEach(async () => {
   consumer = new RecordingConsumer();
   metrics = testMetrics();
-  receiver = new HttpReceiver({ endpoint: '127.0.0.1:0', maxBodyBytes: 1024 * 1024, consumer, metrics, logger });
+  receiver = new HttpReceiver({ endpoint: '127.0.0.1:0', maxBodyBytes: 1024 * 1024, consumer, metrics, logger, auth: noAuth });
   address = await receiver.start();
 });
 

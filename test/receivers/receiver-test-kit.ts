@@ -4,6 +4,7 @@ import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js'
 import type { Counter } from 'prom-client';
 import { DaemonMetrics } from '../../src/admin/daemon-metrics.js';
 import { silentLogger } from '../../src/admin/logger.js';
+import { ApiKeys } from '../../src/auth/api-keys.js';
 import type { SpanRow } from '../../src/pipeline/span-row.js';
 import type { ConsumeContext, TracesConsumer } from '../../src/pipeline/traces-consumer.js';
 import { otlpSchema } from '../../src/receivers/otlp-schema.js';
@@ -47,6 +48,10 @@ export function testMetrics(): DaemonMetrics {
 }
 
 export const logger = silentLogger();
+
+/** The receivers' `auth` option with no keys configured: nobody is asked for one. */
+const NO_KEYS = new ApiKeys([]);
+export const noAuth = (): ApiKeys => NO_KEYS;
 
 export async function counterValue(counter: Counter<string>, labels: Record<string, string>): Promise<number> {
   const { values } = await counter.get();
@@ -179,8 +184,14 @@ export interface GrpcResult {
  * Calls TraceService/Export with arbitrary request bytes (`compression`: grpc-js's
  * `grpc.default_compression_algorithm`, 1 = deflate, 2 = gzip).
  */
-export function grpcExport(address: string, body: Buffer, options: { compression?: 0 | 1 | 2 } = {}): Promise<GrpcResult> {
+export function grpcExport(
+  address: string,
+  body: Buffer,
+  options: { compression?: 0 | 1 | 2; metadata?: Record<string, string> } = {},
+): Promise<GrpcResult> {
   const channelOptions = options.compression === undefined ? {} : { 'grpc.default_compression_algorithm': options.compression };
+  const metadata = new Metadata();
+  for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value);
   const client = new Client(address, credentials.createInsecure(), channelOptions);
   const responseType = otlpSchema().exportTraceServiceResponse;
   return new Promise((resolve) => {
@@ -189,7 +200,7 @@ export function grpcExport(address: string, body: Buffer, options: { compression
       (bytes: Buffer) => bytes,
       (bytes: Buffer) => responseType.toObject(responseType.decode(bytes), { longs: String }),
       body,
-      new Metadata(),
+      metadata,
       { deadline: Date.now() + 10_000 },
       (error: ServiceError | null, response?: GrpcResult['response']) => {
         client.close();

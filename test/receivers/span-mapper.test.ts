@@ -42,7 +42,7 @@ describe('span mapping (clickhouseexporter shape)', () => {
       SpanName: 'GET /checkout',
       SpanKind: 'Client',
       ServiceName: 'checkout',
-      ResourceAttributes: { 'service.name': 'checkout' },
+      ResourceAttributes: { 'service.name': 'checkout', 'spanscore.project': 'checkout' },
       ScopeName: 'openai-instrumentation',
       ScopeVersion: '1.2.3',
       SpanAttributes: {},

@@ -80,6 +80,8 @@ describe('toScoreRecord', () => {
       SpanId: scored.SpanId,
       ScoringSpanId: span.SpanId,
       ServiceName: 'chat-app',
+      // The fixture span came from no receiver: its service stands for its project.
+      Project: 'chat-app',
       SpanName: 'chat gpt-4o',
       Rule: 'answers',
       Scorer: 'exact',
@@ -90,6 +92,15 @@ describe('toScoreRecord', () => {
       ScoredAt: '1700000009000000000',
       DurationNs: '12345',
     });
+  });
+
+  it("carries the scored span's project into the score and the scoring span", () => {
+    const inProject = spanRow({ ServiceName: 'chat-app', ResourceAttributes: { 'service.name': 'chat-app', 'spanscore.project': 'support', 'spanscore.instance': 'r1' } });
+    const { score, span } = toScoreRecord(inProject, 'answers', ok, 'online');
+    expect(score.Project).toBe('support');
+    expect(span.ResourceAttributes).toEqual({ 'service.name': 'chat-app', 'telemetry.sdk.name': 'spanscore', 'spanscore.project': 'support' });
+    // Without the attribute the scoring span's resource stays as before.
+    expect(toScoreRecord(scored, 'answers', ok, 'online').span.ResourceAttributes).not.toHaveProperty('spanscore.project');
   });
 
   it('a failed scorer: Error status with the message, no score attribute', () => {

@@ -46,6 +46,25 @@ const COLLECTOR_TRACES_INDICES: Array<[name: string, expr: string, type: string,
   ['idx_duration', 'Duration', 'minmax', '1'],
 ];
 
+/** The scores table as DESCRIBE shows it (name, type). */
+const SCORES_COLUMNS: Array<[name: string, type: string]> = [
+  ['Timestamp', 'DateTime64(9)'],
+  ['TraceId', 'String'],
+  ['SpanId', 'String'],
+  ['ScoringSpanId', 'String'],
+  ['ServiceName', 'LowCardinality(String)'],
+  ['Project', 'LowCardinality(String)'],
+  ['SpanName', 'LowCardinality(String)'],
+  ['Rule', 'LowCardinality(String)'],
+  ['Scorer', 'LowCardinality(String)'],
+  ['Score', 'Nullable(Float64)'],
+  ['Error', 'String'],
+  ['Details', 'String'],
+  ['Source', 'LowCardinality(String)'],
+  ['ScoredAt', 'DateTime64(9)'],
+  ['DurationNs', 'UInt64'],
+];
+
 /** Behaviour both modes must share; `database` must be fresh for this suite. */
 export function describeStorageContract(target: () => StorageTarget, database: string): void {
   describe('storage contract', () => {
@@ -96,6 +115,11 @@ export function describeStorageContract(target: () => StorageTarget, database: s
       const [create] = await storage.query<{ statement: string }>('SHOW CREATE TABLE otel_traces');
       expect(create!.statement).toMatch(/SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1$/);
       expect(create!.statement).not.toMatch(/\bTTL\b/);
+    });
+
+    it('creates scores with the Project column after ServiceName', async () => {
+      const columns = await storage.query<{ name: string; type: string }>('DESCRIBE TABLE scores');
+      expect(columns.map((c) => [c.name, c.type])).toEqual(SCORES_COLUMNS);
     });
 
     it('stores a span exactly: nanosecond times, maps, events, links, UInt64 duration', async () => {
@@ -153,13 +177,13 @@ export function describeStorageContract(target: () => StorageTarget, database: s
       const otherScorer = { ...first, Scorer: 'Levenshtein', Score: null, Error: 'timeout' };
       await storage.insertScores([first, otherScorer]);
       await storage.insertScores([rescore]);
-      const rows = await storage.query<{ Scorer: string; Score: number | null; Source: string; ScoredAt: string; DurationNs: string }>(
-        'SELECT Scorer, Score, Source, toString(toUnixTimestamp64Nano(ScoredAt)) AS ScoredAt, DurationNs FROM scores FINAL WHERE TraceId = {id:String} ORDER BY Scorer',
+      const rows = await storage.query<{ Scorer: string; Project: string; Score: number | null; Source: string; ScoredAt: string; DurationNs: string }>(
+        'SELECT Scorer, Project, Score, Source, toString(toUnixTimestamp64Nano(ScoredAt)) AS ScoredAt, DurationNs FROM scores FINAL WHERE TraceId = {id:String} ORDER BY Scorer',
         { id: first.TraceId },
       );
       expect(rows).toEqual([
-        { Scorer: 'ExactMatch', Score: 0.75, Source: 'manual', ScoredAt: rescore.ScoredAt, DurationNs: '1500' },
-        { Scorer: 'Levenshtein', Score: null, Source: 'online', ScoredAt: first.ScoredAt, DurationNs: '1500' },
+        { Scorer: 'ExactMatch', Project: 'storage-project', Score: 0.75, Source: 'manual', ScoredAt: rescore.ScoredAt, DurationNs: '1500' },
+        { Scorer: 'Levenshtein', Project: 'storage-project', Score: null, Source: 'online', ScoredAt: first.ScoredAt, DurationNs: '1500' },
       ]);
     });
 

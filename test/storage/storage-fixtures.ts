@@ -38,6 +38,7 @@ export function scoreRow(overrides: Partial<ScoreRow> = {}): ScoreRow {
     SpanId: hexId(8),
     ScoringSpanId: hexId(8),
     ServiceName: 'storage-test',
+    Project: 'storage-project',
     SpanName: 'chat gpt-4o',
     Rule: 'answers',
     Scorer: 'ExactMatch',
