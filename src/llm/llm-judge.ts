@@ -1,4 +1,5 @@
 import type { ScorerArgs } from '../scoring/scorer-args.js';
+import { formatThread, formatTranscript } from '../scoring/trace-rules/transcript-text.js';
 import { buildJudgeRequest, estimateJudgeTokens, parseJudgeAnswer } from './judge-request.js';
 import { LlmCallError } from './llm-call-error.js';
 import type { LlmJudgeSpec, LlmRuntimeSpec } from './llm-scorer-spec.js';
@@ -44,8 +45,10 @@ export class LlmJudge {
       expected: args.expected,
       metadata: args.metadata,
       span: args.span,
-      // Whole-trace context is not assembled yet; a prompt mentioning {{trace}} renders it empty.
-      trace: undefined,
+      // Text, not the structures: a judge reads a transcript better than a JSON dump of spans,
+      // and span rules (no trace) render both empty.
+      trace: args.trace && formatTranscript(args.trace),
+      thread: args.thread && formatThread(args.thread),
     });
     const body = buildJudgeRequest(this.spec, this.runtime.model, prompt);
     const response = await this.transport.postJson('/chat/completions', body, {

@@ -1,6 +1,9 @@
 import Mustache, { type Context, type TemplateToken } from 'mustache';
 
-/** What a judge prompt can mention; the names are the autoevals calling convention plus the span. */
+/**
+ * What a judge prompt can mention; the names are the autoevals calling convention plus the span,
+ * and for trace rules the trace's transcript and conversation (both prompt text, empty otherwise).
+ */
 export interface PromptVariables {
   input: unknown;
   output: unknown;
@@ -8,12 +11,13 @@ export interface PromptVariables {
   metadata: Record<string, unknown>;
   span: unknown;
   trace: unknown;
+  thread?: unknown;
 }
 
-const KNOWN_VARIABLES = ['input', 'output', 'expected', 'metadata', 'span', 'trace'] as const;
+const KNOWN_VARIABLES = ['input', 'output', 'expected', 'metadata', 'span', 'trace', 'thread'] as const;
 const KNOWN_SET: ReadonlySet<string> = new Set(KNOWN_VARIABLES);
-/** A judge that sees neither of these has nothing of the application's traffic to judge. */
-const JUDGED_VARIABLES: ReadonlySet<string> = new Set(['input', 'output']);
+/** A judge that sees none of these has nothing of the application's traffic to judge. */
+const JUDGED_VARIABLES: ReadonlySet<string> = new Set(['input', 'output', 'trace', 'thread']);
 
 /**
  * A writer of our own rather than the module-level one: its value hooks are replaced, and the
@@ -73,7 +77,7 @@ export function checkPromptTemplate(template: string): string[] {
     problems.push(`unknown variable "${name}" (known: ${KNOWN_VARIABLES.join(', ')})`);
   }
   if (!mentionsJudged) {
-    problems.push('the prompt mentions neither {{input}} nor {{output}}: the judge would have nothing to judge');
+    problems.push('the prompt mentions none of {{input}}, {{output}}, {{trace}}, {{thread}}: the judge would have nothing to judge');
   }
   return problems;
 }

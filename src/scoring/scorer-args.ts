@@ -9,6 +9,36 @@ export interface ScorerArgs {
   expected: unknown;
   metadata: Record<string, unknown>;
   span: ScoredSpanView;
+  /** Trace rules only: every span of the trace, in start order (the root is `span`). */
+  trace?: TraceTranscriptSpan[];
+  /** Trace rules only: the conversation the trace's LLM calls carried, each message once, in order. */
+  thread?: ThreadMessage[];
+}
+
+/** One span of a scored trace, as trace-rule scorers see it. */
+export interface TraceTranscriptSpan {
+  name: string;
+  spanId: string;
+  /** Empty for the root span. */
+  parentSpanId: string;
+  kind: string;
+  /** `ok` | `error` | `unset` */
+  status: string;
+  statusMessage: string;
+  /** Start time, ns since epoch (decimal string). */
+  timestamp: string;
+  durationMs: number;
+  /** Read with the same field conventions as a scored span's `input` / `output`. */
+  input: unknown;
+  output: unknown;
+  attributes: Record<string, string>;
+}
+
+/** One chat message of a trace's conversation. */
+export interface ThreadMessage {
+  /** `system`, `user`, `assistant`, `tool`, ... as the instrumentation named it (lower case). */
+  role: string;
+  content: string;
 }
 
 export interface ScoredSpanView {

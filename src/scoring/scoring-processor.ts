@@ -14,9 +14,14 @@ import { ScoringQueue, type ScoringTask } from './scoring-queue.js';
 import { extractScorerArgs, type FieldConventions } from './span-fields.js';
 import { compileFilter, type CompiledFilter } from '../filter/js-filter-compiler.js';
 import { SpanSelector } from './span-selector.js';
+import { PROJECT_ATTRIBUTE } from '../pipeline/project.js';
 import { TraceIdSampler } from './trace-id-sampler.js';
+import { TraceRuleScheduler } from './trace-rules/trace-rule-scheduler.js';
 
-/** Live counts for one rule, for the admin API. Tasks are (span, scorer) pairs. */
+/**
+ * Live counts for one rule, for the admin API. Tasks are (span, scorer) pairs. A trace rule
+ * counts the root spans it looked at, selected, filtered and sampled, one task per scorer per trace.
+ */
 export interface RuleCounters {
   /** Spans the rule looked at. */
   seen: number;
@@ -73,10 +78,27 @@ export interface ScoringProcessorOptions {
   maxInFlightBatches?: number;
   /** Write batching and retries of scores (ScoreRecorder defaults: 100 ms / 1,000 rows, 5 tries over ~30 s). */
   recorder?: Omit<ScoreRecorderOptions, 'storage' | 'metrics' | 'logger'>;
+  /**
+   * This replica's `service.instance_id`, which the receivers stamp on every stored span as the
+   * resource attribute `spanscore.instance`: trace rules score only the traces whose root span
+   * this instance stored. Required (with `storage.query`) when any `scope: trace` rule is enabled.
+   */
+  instanceId?: string;
+  /** How far back `start` looks for traces an earlier run left pending. Default 24 hours. */
+  recoveryHours?: number;
+  /** Traces held pending (trace rules) at most; roots beyond are shed. Default 100,000. */
+  maxPendingTraces?: number;
 }
+
+export const DEFAULT_RECOVERY_HOURS = 24;
+export const DEFAULT_MAX_PENDING_TRACES = 100_000;
 
 interface ActiveRule {
   name: string;
+  scope: RuleSpec['scope'];
+  idleSeconds: number;
+  /** Only spans of this project; undefined = all. */
+  project: string | undefined;
   scorers: string[];
   selector: SpanSelector;
   filter: CompiledFilter | undefined;
@@ -87,7 +109,8 @@ interface ActiveRule {
 /**
  * The pipeline stage after storage (an OpenTelemetry SpanProcessor's `onEnd`): picks the stored
  * spans each enabled rule applies to, keeps the sampled traces, and queues one scorer task per
- * (span, rule, scorer); outcomes are written back by the ScoreRecorder.
+ * (span, rule, scorer); outcomes are written back by the ScoreRecorder. Trace rules select root
+ * spans instead and queue their tasks once the whole trace has gone idle (TraceRuleScheduler).
  *
  * `onStored` runs on the ingestion path after the spans are acknowledged-to-be, so it never
  * throws and never waits: a full queue sheds instead of slowing ingestion.
@@ -96,6 +119,9 @@ export class ScoringProcessor implements StoredSpanConsumer {
   readonly #options: ScoringProcessorOptions;
   readonly #logger: Logger;
   readonly #rules: ActiveRule[];
+  readonly #spanRules: ActiveRule[];
+  readonly #traceRules: ActiveRule[];
+  readonly #traces: TraceRuleScheduler | undefined;
   readonly #counters = new Map<string, RuleCounters>();
   readonly #scorerSpecs: ScorerSpec[];
   readonly #recorder: ScoreRecorder;
@@ -113,6 +139,9 @@ export class ScoringProcessor implements StoredSpanConsumer {
       .filter((rule) => rule.enabled && rule.scorers.length > 0)
       .map((rule) => ({
         name: rule.name,
+        scope: rule.scope,
+        idleSeconds: rule.idleSeconds,
+        project: rule.project,
         scorers: rule.scorers,
         selector: new SpanSelector(rule.applyTo),
         filter: rule.filter && compileFilter(rule.filter.expr, options.conventions),
@@ -120,13 +149,17 @@ export class ScoringProcessor implements StoredSpanConsumer {
         counters: this.#counters.get(rule.name)!,
       }))
       .filter((rule) => rule.selector.selectsAnything && rule.sampler.probability > 0);
+    this.#spanRules = this.#rules.filter((rule) => rule.scope !== 'trace');
+    this.#traceRules = this.#rules.filter((rule) => rule.scope === 'trace');
+    this.#traces = this.#traceRules.length > 0 ? this.#createTraceScheduler(options, this.#traceRules) : undefined;
     this.#scorerSpecs = this.#specsUsedBy(this.#rules, options.scorers);
     this.#recorder = new ScoreRecorder({ ...options.recorder, storage: options.storage, metrics: options.metrics, logger: options.logger });
   }
 
   /**
    * Starts the worker threads and loads the main-thread scorers. Spans stored before this are
-   * not scored. Rejects when an autoevals scorer cannot be loaded.
+   * not scored by span rules; trace rules recover, in the background, the traces an earlier
+   * processor of this instance left pending. Rejects when an autoevals scorer cannot be loaded.
    */
   async start(): Promise<void> {
     if (this.#state !== 'new') return;
@@ -156,10 +189,16 @@ export class ScoringProcessor implements StoredSpanConsumer {
       const queue = new ScoringQueue({ ...common, runner: pool, capacity: options.queueCapacity, maxBatchSize: options.maxBatchSize, lingerMs: options.lingerMs, maxInFlightBatches: options.maxInFlightBatches });
       for (const spec of workerSpecs) this.#queues.set(spec.name, queue);
     }
+    this.#traces?.start();
     this.#logger.info(
       { rules: this.#rules.map((rule) => rule.name), scorers: this.#scorerSpecs.map((spec) => spec.name), workers: this.#pool?.workers ?? 0 },
       'scoring started',
     );
+  }
+
+  /** Traces waiting to go idle for a trace rule. */
+  get pendingTraces(): number {
+    return this.#traces?.pendingTraces ?? 0;
   }
 
   /** The state of every LLM / autoevals scorer (active, paused, over budget), by name. */
@@ -183,7 +222,10 @@ export class ScoringProcessor implements StoredSpanConsumer {
   onStored(spans: SpanRow[]): void {
     if (this.#queues.size === 0 || this.#state !== 'running') return;
     try {
-      for (const span of spans) this.#select(span);
+      for (const span of spans) {
+        this.#select(span);
+        if (this.#traces) this.#selectTrace(this.#traces, span);
+      }
     } catch (error) {
       this.#logger.error({ err: error }, 'selecting spans for scoring failed');
     }
@@ -192,11 +234,13 @@ export class ScoringProcessor implements StoredSpanConsumer {
   /**
    * Stops taking spans, lets queued and running scorer calls finish, writes their scores, and
    * stops the threads, all within `timeoutMs`. Scoring that misses it is counted as shed,
-   * writes that miss it as write failures.
+   * writes that miss it as write failures. Traces not idle yet are not scored early: the next
+   * processor of this instance recovers them from storage.
    */
   async shutdown(timeoutMs: number): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
+    this.#traces?.stop();
     const deadline = Date.now() + Math.max(0, timeoutMs);
     // Scores are worthless unwritten: keep part of the budget for the last insert.
     const writeReserveMs = Math.min(1_000, timeoutMs / 4);
@@ -232,15 +276,9 @@ export class ScoringProcessor implements StoredSpanConsumer {
     // Built at most once per span, however many rules select it: it is the costly part
     // (attribute JSON parsing), and sharing the object lets a batch clone it once.
     let args: ScorerArgs | undefined;
-    for (const rule of this.#rules) {
+    for (const rule of this.#spanRules) {
+      if (!selects(rule, span, rule.counters)) continue;
       const counters = rule.counters;
-      counters.seen++;
-      if (!rule.selector.matches(span)) continue;
-      counters.selected++;
-      if (rule.filter && !rule.filter.matches(span)) continue;
-      counters.filtered++;
-      if (!rule.sampler.shouldSample(span.TraceId)) continue;
-      counters.sampled++;
       if (args === undefined) {
         try {
           args = extractScorerArgs(span, this.#options.conventions);
@@ -253,6 +291,43 @@ export class ScoringProcessor implements StoredSpanConsumer {
         // A refused task is counted through the queue's onShed.
         if (this.#queues.get(scorer)!.offer({ span, rule: rule.name, scorer, args })) counters.enqueued++;
       }
+    }
+  }
+
+  /** Trace rules look at root spans only; any other span of a pending trace restarts its idle clock. */
+  #selectTrace(traces: TraceRuleScheduler, span: SpanRow): void {
+    traces.touch(span.TraceId);
+    // Another replica stored this root: the trace is its to score, however the spans were spread.
+    if (span.ParentSpanId !== '' || !traces.ownsRoot(span)) return;
+    for (const rule of this.#traceRules) {
+      if (!selects(rule, span, rule.counters)) continue;
+      if (!traces.track(span, rule.name)) rule.counters.shed += rule.scorers.length;
+    }
+  }
+
+  #createTraceScheduler(options: ScoringProcessorOptions, rules: ActiveRule[]): TraceRuleScheduler {
+    const { instanceId, storage } = options;
+    if (instanceId === undefined || instanceId === '' || storage.query === undefined) {
+      throw new Error(`trace rules (${rules.map((rule) => rule.name).join(', ')}) need the processor's instanceId and a storage that can query`);
+    }
+    return new TraceRuleScheduler({
+      rules: rules.map((rule) => ({ name: rule.name, idleSeconds: rule.idleSeconds, selects: (root: SpanRow) => selects(rule, root) })),
+      instanceId,
+      storage: { query: storage.query.bind(storage) },
+      conventions: options.conventions,
+      logger: this.#logger,
+      recoveryHours: options.recoveryHours ?? DEFAULT_RECOVERY_HOURS,
+      maxPendingTraces: options.maxPendingTraces ?? DEFAULT_MAX_PENDING_TRACES,
+      onDue: (rule, root, args) => this.#enqueueTrace(rule, root, args),
+    });
+  }
+
+  #enqueueTrace(ruleName: string, root: SpanRow, args: ScorerArgs): void {
+    // A check that finished during shutdown: leave the trace to recovery rather than shed it.
+    if (this.#state !== 'running') return;
+    const rule = this.#traceRules.find((candidate) => candidate.name === ruleName)!;
+    for (const scorer of rule.scorers) {
+      if (this.#queues.get(scorer)!.offer({ span: root, rule: rule.name, scorer, args })) rule.counters.enqueued++;
     }
   }
 
@@ -279,6 +354,23 @@ export class ScoringProcessor implements StoredSpanConsumer {
     }
     return [...specs.values()];
   }
+}
+
+/**
+ * Whether a rule takes a span: its project, `apply_to`, filter and sampler, in that order,
+ * counting each step passed when given counters. A rule does not see other projects' spans at
+ * all: its counters are its project's.
+ */
+function selects(rule: ActiveRule, span: SpanRow, counters?: RuleCounters): boolean {
+  if (rule.project !== undefined && rule.project !== span.ResourceAttributes[PROJECT_ATTRIBUTE]) return false;
+  if (counters) counters.seen++;
+  if (!rule.selector.matches(span)) return false;
+  if (counters) counters.selected++;
+  if (rule.filter && !rule.filter.matches(span)) return false;
+  if (counters) counters.filtered++;
+  if (!rule.sampler.shouldSample(span.TraceId)) return false;
+  if (counters) counters.sampled++;
+  return true;
 }
 
 function emptyCounters(): RuleCounters {

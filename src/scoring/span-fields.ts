@@ -8,7 +8,7 @@ import { readSpanMetadata } from './span-fields/span-metadata.js';
 
 export { DEFAULT_FIELD_CONVENTIONS, type FieldConventions } from './field-conventions.js';
 export { parseAttributeValue } from './span-fields/attribute-value.js';
-export { toScoredSpanView } from './span-fields/scored-span-view.js';
+export { durationNsToMs, normaliseStatus, toScoredSpanView } from './span-fields/scored-span-view.js';
 
 /**
  * Builds the autoevals-style arguments for scoring one span.
@@ -23,15 +23,19 @@ export { toScoredSpanView } from './span-fields/scored-span-view.js';
 export function extractScorerArgs(span: SpanRow, conventions: FieldConventions): ScorerArgs {
   const attributes = span.SpanAttributes;
   return {
-    input: readFirstPresent(attributes, conventions.input),
-    output: readFirstPresent(attributes, conventions.output),
-    expected: readFirstPresent(attributes, conventions.expected),
+    input: readConventionField(attributes, conventions.input),
+    output: readConventionField(attributes, conventions.output),
+    expected: readConventionField(attributes, conventions.expected),
     metadata: readSpanMetadata(attributes, conventions.metadataPrefix, conventions.metadataAttribute),
     span: toScoredSpanView(span),
   };
 }
 
-function readFirstPresent(attributes: Record<string, string>, keys: readonly string[]): unknown {
+/**
+ * One field by its convention list (see extractScorerArgs): the first present key wins, its
+ * indexed form included; undefined when no key is present.
+ */
+export function readConventionField(attributes: Record<string, string>, keys: readonly string[]): unknown {
   for (const key of keys) {
     if (Object.hasOwn(attributes, key)) return parseAttributeValue(attributes[key]!);
     const indexed = readIndexedList(attributes, key);

@@ -137,6 +137,27 @@ describe('LlmJudge', () => {
     expect(sent().messages[0]!.content).toContain('In=[{"role":"user","content":"hi <you>"}] First=hi <you> Trace=[] Out=Paris is the capital of France.');
   });
 
+  it('renders a trace rule\'s {{trace}} as a transcript and {{thread}} as the conversation', async () => {
+    server.enqueue({ kind: 'choice', choice: 'good' });
+    const judge = makeJudge({ ...spec, prompt: 'Q={{input}}\nThread:\n{{thread}}\nTrace:\n{{trace}}' });
+    const step = (spanId: string, parentSpanId: string, name: string, input: unknown, output: unknown) => ({
+      name, spanId, parentSpanId, kind: 'Internal', status: 'ok', statusMessage: '', timestamp: '1700000000000000000', durationMs: 1500, input, output, attributes: {},
+    });
+    await judge.judge(
+      spanArgs({
+        trace: [step('r1', '', 'agent', 'weather?', 'sunny'), step('c1', 'r1', 'chat', [{ role: 'user', content: 'weather?' }], 'sunny')],
+        thread: [
+          { role: 'user', content: 'weather?' },
+          { role: 'assistant', content: 'sunny' },
+        ],
+        input: 'weather?',
+      }),
+    );
+    expect(sent().messages[0]!.content).toContain(
+      'Q=weather?\nThread:\nuser: weather?\nassistant: sunny\nTrace:\nagent [ok] 1.50s: weather? -> sunny\n  chat [ok] 1.50s: [{"role":"user","content":"weather?"}] -> sunny',
+    );
+  });
+
   it('reports usage and the cost at the configured price', async () => {
     server.enqueue({ kind: 'choice', choice: 'meh', usage: { prompt_tokens: 1_000, completion_tokens: 200 } });
     const judgement = await makeJudge(spec, runtime({ price: { inputPer1M: 2.5, outputPer1M: 10 } })).judge(spanArgs());

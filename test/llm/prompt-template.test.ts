@@ -40,6 +40,14 @@ describe('renderPrompt', () => {
     expect(renderPrompt('{{span.name}} {{span.attributes}}', vars({ span }))).toBe('chat {"gen_ai.request.model":"m1"}');
   });
 
+  it('prints the trace and thread text of trace rules, nothing for span rules', () => {
+    const template = '{{#thread}}Conversation:\n{{thread}}\n{{/thread}}Trace:\n{{trace}}';
+    expect(renderPrompt(template, vars({ trace: 'agent [ok] 1.00s', thread: 'user: <hi>' }))).toBe('Conversation:\nuser: <hi>\nTrace:\nagent [ok] 1.00s');
+    // An empty conversation (no chat messages in the trace) drops its section.
+    expect(renderPrompt(template, vars({ trace: 'agent [ok] 1.00s', thread: '' }))).toBe('Trace:\nagent [ok] 1.00s');
+    expect(renderPrompt(template, vars())).toBe('Trace:\n');
+  });
+
   it('leaves the global mustache escaping alone', async () => {
     renderPrompt('{{input}}', vars({ input: '<x>' }));
     const Mustache = (await import('mustache')).default;
@@ -51,14 +59,14 @@ describe('checkPromptTemplate', () => {
   it('accepts every known variable, dotted paths and sections', () => {
     expect(
       checkPromptTemplate(
-        '{{input}} {{output}} {{expected}} {{metadata.a}} {{span.name}} {{trace}} {{#expected}}{{.}}{{/expected}}{{^expected}}none{{/expected}} {{! a comment }}',
+        '{{input}} {{output}} {{expected}} {{metadata.a}} {{span.name}} {{trace}} {{thread}} {{#expected}}{{.}}{{/expected}}{{^expected}}none{{/expected}} {{! a comment }}',
       ),
     ).toEqual([]);
   });
 
   it('names an unknown variable and the known ones', () => {
-    expect(checkPromptTemplate('{{input}} {{ouput}}')).toEqual(['unknown variable "ouput" (known: input, output, expected, metadata, span, trace)']);
-    expect(checkPromptTemplate('{{input}} {{{ctx.x}}} {{ctx.y}}')).toEqual(['unknown variable "ctx" (known: input, output, expected, metadata, span, trace)']);
+    expect(checkPromptTemplate('{{input}} {{ouput}}')).toEqual(['unknown variable "ouput" (known: input, output, expected, metadata, span, trace, thread)']);
+    expect(checkPromptTemplate('{{input}} {{{ctx.x}}} {{ctx.y}}')).toEqual(['unknown variable "ctx" (known: input, output, expected, metadata, span, trace, thread)']);
     expect(checkPromptTemplate('{{output}} {{#criteria}}x{{/criteria}}')).toHaveLength(1);
   });
 
@@ -74,15 +82,18 @@ describe('checkPromptTemplate', () => {
     expect(checkPromptTemplate('{{output}}{{/input}}')[0]).toMatch(/^mustache syntax error: .*Unopened section "input"/);
   });
 
-  it('refuses a prompt that mentions neither input nor output', () => {
+  it('refuses a prompt that mentions none of input, output, trace, thread', () => {
     expect(checkPromptTemplate('Is {{expected}} nice? {{metadata}}')).toEqual([
-      'the prompt mentions neither {{input}} nor {{output}}: the judge would have nothing to judge',
+      'the prompt mentions none of {{input}}, {{output}}, {{trace}}, {{thread}}: the judge would have nothing to judge',
     ]);
     expect(checkPromptTemplate('{{#output}}{{.}}{{/output}}')).toEqual([]);
+    // A trace rule's judge may read only the conversation or the transcript.
+    expect(checkPromptTemplate('Was the user helped?\n{{thread}}')).toEqual([]);
+    expect(checkPromptTemplate('Did the agent loop?\n{{trace}}')).toEqual([]);
   });
 
   it('refuses partials and a bare {{.}} at the top level', () => {
     expect(checkPromptTemplate('{{output}} {{> header}}')).toEqual(['partials are not supported ({{> header}})']);
-    expect(checkPromptTemplate('{{output}} {{.}}')).toEqual(['unknown variable "." (known: input, output, expected, metadata, span, trace)']);
+    expect(checkPromptTemplate('{{output}} {{.}}')).toEqual(['unknown variable "." (known: input, output, expected, metadata, span, trace, thread)']);
   });
 });

@@ -34,6 +34,8 @@ const rule = (overrides: Partial<RuleSpec> & Pick<RuleSpec, 'name' | 'scorers'>)
   samplingRate: 1,
   applyTo: { rootSpans: true, spanNames: [] },
   enabled: true,
+  scope: 'span',
+  idleSeconds: 30,
   ...overrides,
 });
 const rules: RuleSpec[] = [

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SpanRow } from '../../src/pipeline/span-row.js';
-import { DEFAULT_FIELD_CONVENTIONS, extractScorerArgs, type FieldConventions } from '../../src/scoring/span-fields.js';
+import { DEFAULT_FIELD_CONVENTIONS, extractScorerArgs, readConventionField, type FieldConventions } from '../../src/scoring/span-fields.js';
 
 function makeSpan(attributes: Record<string, string>, overrides: Partial<SpanRow> = {}): SpanRow {
   return {
@@ -319,5 +319,16 @@ describe('extractScorerArgs: span view', () => {
     span.resource['service.name'] = 'changed';
     expect(row.SpanAttributes.k).toBe('v');
     expect(row.ResourceAttributes['service.name']).toBe('chatbot');
+  });
+});
+
+describe('readConventionField', () => {
+  it('reads one field as extractScorerArgs does, for the spans of a trace transcript', () => {
+    const attributes = { 'gen_ai.prompt.1.content': 'b', 'gen_ai.prompt.0.content': 'a', 'input.value': '' };
+    expect(readConventionField(attributes, ['gen_ai.prompt', 'input.value'])).toEqual([{ content: 'a' }, { content: 'b' }]);
+    // Present but empty still wins over later keys.
+    expect(readConventionField(attributes, ['input.value', 'gen_ai.prompt'])).toBe('');
+    expect(readConventionField(attributes, ['output.value'])).toBeUndefined();
+    expect(extractScorerArgs(makeSpan(attributes), DEFAULT_FIELD_CONVENTIONS)).not.toHaveProperty('trace');
   });
 });

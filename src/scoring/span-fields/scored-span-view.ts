@@ -24,7 +24,7 @@ export function toScoredSpanView(span: SpanRow): ScoredSpanView {
 }
 
 /** ns (decimal string) → ms. Exact below 2^53 ns (~104 days); unreadable values give 0. */
-function durationNsToMs(durationNs: string): number {
+export function durationNsToMs(durationNs: string): number {
   const ns = Number(durationNs);
   return Number.isFinite(ns) && ns >= 0 ? ns / 1e6 : 0;
 }
@@ -33,7 +33,7 @@ function durationNsToMs(durationNs: string): number {
  * `Ok` | `Error` | `Unset` → `ok` | `error` | `unset`. Older Collector exporters wrote
  * `STATUS_CODE_OK` and friends, so that prefix is accepted too; anything else is `unset`.
  */
-function normaliseStatus(statusCode: string): 'ok' | 'error' | 'unset' {
+export function normaliseStatus(statusCode: string): 'ok' | 'error' | 'unset' {
   const code = statusCode.toLowerCase().replace(/^status_code_/, '');
   return code === 'ok' || code === 'error' ? code : 'unset';
 }
