@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { DaemonMetrics } from './daemon-metrics.js';
 import type { Logger } from './logger.js';
 import { parseEndpoint } from '../receivers/endpoint.js';
+import type { AdminContext } from './api/admin-context.js';
+import { API_PREFIX, ApiRouter } from './api/api-router.js';
+import { apiRoutes } from './api/api-routes.js';
 
 export interface AdminServerOptions {
   endpoint: string;
@@ -10,16 +13,23 @@ export interface AdminServerOptions {
   logger: Logger;
   /** Ready once receivers listen and ClickHouse answers; the reason is shown when not. */
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
+  /** The JSON API under `/api/v1` (keyed); without it only the open endpoints are served. */
+  api?: AdminContext;
 }
 
 /**
  * The admin endpoint, like the Collector's health_check extension plus its Prometheus
  * telemetry: `/healthz` (the process is alive), `/readyz` (it can take traffic), `/metrics`.
+ * Those stay open without a key (probes and scrapers carry none); the JSON API under
+ * `/api/v1` asks for one.
  */
 export class AdminServer {
   private server?: Server;
+  private readonly api?: ApiRouter;
 
-  constructor(private readonly options: AdminServerOptions) {}
+  constructor(private readonly options: AdminServerOptions) {
+    if (options.api) this.api = new ApiRouter(options.api, apiRoutes(), options.logger);
+  }
 
   async start(): Promise<string> {
     const { host, port } = parseEndpoint(this.options.endpoint);
@@ -40,7 +50,14 @@ export class AdminServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    // Prefixed rather than resolved against a base: a path like `//x/y` must stay a path, not name a host.
+    const target = req.url ?? '/';
+    const url = new URL(`http://admin${target.startsWith('/') ? target : `/${target}`}`);
+    if (url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`)) {
+      if (this.api) return this.api.handle(req, res, url);
+      return send(res, 404, { error: { code: 'NOT_FOUND', message: 'the admin API is not enabled in this process' } });
+    }
+    const path = url.pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       return send(res, 405, { error: `method ${req.method} not allowed on ${path}` });
@@ -59,7 +76,7 @@ export class AdminServer {
         return;
       }
       default:
-        return send(res, 404, { error: `no such path ${path}: try /healthz, /readyz or /metrics` });
+        return send(res, 404, { error: `no such path ${path}: try /healthz, /readyz, /metrics or ${API_PREFIX}/...` });
     }
   }
 

@@ -1,4 +1,7 @@
 import { AdminServer } from '../admin/admin-server.js';
+import { ApiKeys } from '../auth/api-keys.js';
+import { OnDemandScoring } from '../scoring/on-demand/on-demand-scoring.js';
+import { SpanReader } from '../storage/span-reader.js';
 import { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 import type { SpanscoreConfig } from '../config/spanscore-config.js';
@@ -36,6 +39,9 @@ export class Daemon {
   private readonly pipeline: TracesPipeline;
   private readonly receivers: Receiver[] = [];
   private readonly admin: AdminServer;
+  /** Replaced on reload; receivers and the admin API read it per request. */
+  private apiKeys: ApiKeys;
+  private readonly onDemand: OnDemandScoring;
   private schemaReady = false;
   private receiversListening = false;
   private migrateTimer?: NodeJS.Timeout;
@@ -68,25 +74,45 @@ export class Daemon {
         return this.storage.insertSpans(rows);
       },
     });
+    this.apiKeys = new ApiKeys(config.auth.keys);
     this.scoring = this.createScoring(config);
     // Through `this.scoring`, not the processor itself: a reload swaps it.
     this.pipeline = new TracesPipeline(this.writer, [{ onStored: (spans) => this.scoring.onStored(spans) }], this.metrics, logger.child({ component: 'pipeline' }));
     const receiverLogger = logger.child({ component: 'receiver' });
+    const receiverAuth = { auth: () => this.apiKeys, instanceId: config.service.instanceId };
     if (config.receivers.grpc) {
       this.receivers.push(
-        new GrpcReceiver({ ...config.receivers.grpc, consumer: this.pipeline, metrics: this.metrics, logger: receiverLogger }),
+        new GrpcReceiver({ ...config.receivers.grpc, consumer: this.pipeline, metrics: this.metrics, logger: receiverLogger, ...receiverAuth }),
       );
     }
     if (config.receivers.http) {
       this.receivers.push(
-        new HttpReceiver({ ...config.receivers.http, consumer: this.pipeline, metrics: this.metrics, logger: receiverLogger }),
+        new HttpReceiver({ ...config.receivers.http, consumer: this.pipeline, metrics: this.metrics, logger: receiverLogger, ...receiverAuth }),
       );
     }
+    const reader = new SpanReader(this.storage);
+    this.onDemand = new OnDemandScoring({
+      storage: this.storage,
+      reader,
+      conventions: () => this.config.scoring.conventions,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'on-demand' }),
+      maxBackfillSpans: () => this.config.admin.backfillMaxSpans,
+    });
     this.admin = new AdminServer({
       endpoint: config.admin.endpoint,
       metrics: this.metrics,
       logger: logger.child({ component: 'admin' }),
       readiness: () => this.readiness(),
+      api: {
+        keys: () => this.apiKeys,
+        config: () => this.config,
+        ruleCounters: () => this.scoring.ruleCounters,
+        scorerStatuses: () => this.scoring.scorerStatuses,
+        storage: this.storage,
+        reader,
+        onDemand: this.onDemand,
+      },
     });
   }
 
@@ -101,6 +127,9 @@ export class Daemon {
       else addresses.http = address;
     }
     this.receiversListening = true;
+    if (!this.apiKeys.enabled) {
+      this.logger.warn({ addresses }, 'no API keys configured (auth.keys): nobody is asked for one, so spanscore listens on loopback only');
+    }
     this.logger.info(
       {
         addresses,
@@ -126,6 +155,7 @@ export class Daemon {
       metrics: this.metrics,
       logger: this.logger.child({ component: 'scoring' }),
       autoevalsResolveFrom: [dirname(config.file), process.cwd(), fileURLToPath(import.meta.url)],
+      instanceId: config.service.instanceId,
       ...(carriedCounters && { initialCounters: carriedCounters }),
     });
   }
@@ -154,6 +184,7 @@ export class Daemon {
     }
     const old = this.scoring;
     this.scoring = scoring;
+    this.apiKeys = new ApiKeys(next.auth.keys);
     const needRestart = (['receivers', 'storage', 'admin', 'service'] as const).filter((key) => JSON.stringify(this.config[key]) !== JSON.stringify(next[key]));
     if (needRestart.length > 0) this.logger.warn({ sections: needRestart }, `config reload: changes to ${needRestart.join(', ')} take effect at the next restart`);
     this.config = { ...next, receivers: this.config.receivers, storage: this.config.storage, admin: this.config.admin, service: this.config.service };
@@ -202,7 +233,7 @@ export class Daemon {
     await Promise.all(this.receivers.map((r) => r.shutdown(left())));
     this.pipeline.stopAccepting();
     await this.writer.close().catch((error) => this.logger.error({ err: error }, 'final span insert failed'));
-    await Promise.all([this.scoring.shutdown(left()), ...this.retiring]);
+    await Promise.all([this.scoring.shutdown(left()), ...this.retiring, this.onDemand.close()]);
     await this.admin.shutdown();
     await this.storage.close();
     this.logger.info('spanscore stopped');
