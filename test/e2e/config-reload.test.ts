@@ -8,6 +8,8 @@ import { daemonConfig } from '../helpers/daemon-config.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { startOpenAiServer, type OpenAiServer } from '../helpers/openai-server.js';
 import { sendTraces } from '../helpers/otel-sender.js';
+import { otlpJsonRequest, postJson } from '../helpers/otlp-json.js';
+import { createHash } from 'node:crypto';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -94,6 +96,25 @@ ${extraRules}`,
       expect(of(4)).toEqual(['answers/ExactMatch=1', 'answers/judge=1', 'similar/Levenshtein=1']);
     } finally {
       await storage.close();
+    }
+  });
+
+  it('swaps API keys on reload: a new key works at once, a removed one is refused', async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'spanscore-reload-keys-')), 'clickhouse');
+    const hash = (key: string) => `sha256:${createHash('sha256').update(key).digest('hex')}`;
+    const withKey = (key: string) => daemonConfig({ embeddedPath: dataDir, grpc: false, extra: `auth:\n  keys:\n    - { name: k, hash: "${hash(key)}", permissions: [ingest] }\n` });
+    const daemon: RunningDaemon = await startDaemon(withKey('ssk_old'));
+    const send = async (key: string) => (await postJson(daemon.addresses.http!, otlpJsonRequest([{}]).body, { authorization: `Bearer ${key}` })).status;
+    try {
+      expect(await send('ssk_old')).toBe(200);
+      expect(await send('ssk_new')).toBe(401);
+      writeFileSync(daemon.configFile, withKey('ssk_new'));
+      daemon.child.kill('SIGHUP');
+      await waitFor(() => daemon.logs.some((entry) => /^config reloaded/.test(String(entry['msg']))), { timeoutMs: 10_000 });
+      expect(await send('ssk_new')).toBe(200);
+      expect(await send('ssk_old')).toBe(401);
+    } finally {
+      expect(await daemon.stop('SIGTERM')).toBe(0);
     }
   });
 });
