@@ -12,7 +12,7 @@ import { DEFAULT_FIELD_CONVENTIONS } from '../scoring/span-fields.js';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
 import { configSchema, type RawConfig } from './config-schema.js';
 import { substituteEnv } from './env-substitution.js';
-import type { SpanscoreConfig } from './spanscore-config.js';
+import type { ServerTlsFiles, SpanscoreConfig } from './spanscore-config.js';
 
 const MIB = 1024 * 1024;
 
@@ -113,8 +113,19 @@ function resolveConfig(
   return {
     file: resolve(file),
     receivers: {
-      grpc: protocols.grpc && { endpoint: protocols.grpc.endpoint, maxRecvMessageSizeBytes: Math.round(protocols.grpc.max_recv_msg_size_mib * MIB) },
-      http: protocols.http && { endpoint: protocols.http.endpoint, maxBodyBytes: protocols.http.max_request_body_size },
+      grpc: protocols.grpc && {
+        endpoint: protocols.grpc.endpoint,
+        maxRecvMessageSizeBytes: Math.round(protocols.grpc.max_recv_msg_size_mib * MIB),
+        ...(protocols.grpc.tls && { tls: serverTls(protocols.grpc.tls) }),
+      },
+      http: protocols.http && {
+        endpoint: protocols.http.endpoint,
+        maxBodyBytes: protocols.http.max_request_body_size,
+        readHeaderTimeoutMs: protocols.http.read_header_timeout,
+        readTimeoutMs: protocols.http.read_timeout,
+        ...(protocols.http.tls && { tls: serverTls(protocols.http.tls) }),
+      },
+      maxAttributeValueLength: raw.receivers.otlp.max_attribute_value_length,
     },
     storage: {
       url: clickhouse.url,
@@ -124,6 +135,13 @@ function resolveConfig(
       password: clickhouse.password,
       ttlDays: clickhouse.ttl_days,
       requestTimeoutMs: clickhouse.request_timeout,
+      ...(clickhouse.tls && {
+        tls: {
+          ...(clickhouse.tls.ca_file && { caFile: resolve(clickhouse.tls.ca_file) }),
+          ...(clickhouse.tls.cert_file && { certFile: resolve(clickhouse.tls.cert_file) }),
+          ...(clickhouse.tls.key_file && { keyFile: resolve(clickhouse.tls.key_file) }),
+        },
+      }),
       insert: {
         maxBatchSpans: clickhouse.insert.max_batch_spans,
         lingerMs: clickhouse.insert.linger,
@@ -142,13 +160,27 @@ function resolveConfig(
         metadataPrefix: fields.metadata_prefix ?? DEFAULT_FIELD_CONVENTIONS.metadataPrefix,
         metadataAttribute: fields.metadata_attribute ?? DEFAULT_FIELD_CONVENTIONS.metadataAttribute,
       },
+      workerMemoryMib: raw.scoring.worker_memory_mib,
+      recovery: {
+        enabled: raw.scoring.recovery.enabled,
+        windowMs: raw.scoring.recovery.window,
+        intervalMs: raw.scoring.recovery.interval,
+        minAgeMs: raw.scoring.recovery.min_age,
+        maxSpans: raw.scoring.recovery.max_spans,
+      },
     },
     scorers,
     scorerLocations: Object.fromEntries(
       [...scorers.keys()].flatMap((name) => ['module', 'export', 'autoevals'].map((key) => [`${name}.${key}`, locate(['scorers', name, key])])),
     ),
     rules,
-    admin: { endpoint: raw.admin.endpoint, maxQueryRows: raw.admin.max_query_rows, backfillMaxSpans: raw.admin.backfill_max_spans },
+    admin: {
+      endpoint: raw.admin.endpoint,
+      maxQueryRows: raw.admin.max_query_rows,
+      backfillMaxSpans: raw.admin.backfill_max_spans,
+      ...(raw.admin.tls && { tls: serverTls(raw.admin.tls) }),
+    },
+    memoryLimiter: memoryLimits(raw.memory_limiter),
     auth: { keys: resolveKeys(raw, problem) },
     service: { shutdownTimeoutMs: raw.service.shutdown_timeout, logLevel: raw.service.log_level, instanceId: raw.service.instance_id ?? hostname() },
   };
@@ -183,4 +215,14 @@ function findPairKey(doc: Document, path: readonly PropertyKey[]): number | unde
   if (!items || typeof last === 'number') return undefined;
   const pair = items.find((p) => p.key && String(p.key.value) === String(last));
   return pair?.key?.range?.[0];
+}
+
+function serverTls(tls: { cert_file: string; key_file: string; client_ca_file?: string | undefined }): ServerTlsFiles {
+  return { certFile: resolve(tls.cert_file), keyFile: resolve(tls.key_file), ...(tls.client_ca_file && { clientCaFile: resolve(tls.client_ca_file) }) };
+}
+
+function memoryLimits(limiter: RawConfig['memory_limiter']): SpanscoreConfig['memoryLimiter'] {
+  const limitBytes = limiter.limit_mib * MIB;
+  const softLimitBytes = (limiter.limit_mib - limiter.spike_limit_mib) * MIB;
+  return { checkIntervalMs: limiter.check_interval, limitBytes, softLimitBytes, scoringShedBytes: Math.round((softLimitBytes * limiter.scoring_shed_percent) / 100) };
 }

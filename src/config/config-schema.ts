@@ -12,14 +12,27 @@ const endpoint = z
 /** YAML `grpc:` with nothing under it means "enabled with defaults", as in the Collector. */
 const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? {} : v), schema);
 
+/** Server TLS, as the Collector's `tls:` block: certificate and key, and a CA to require client certificates. */
+const serverTls = z.strictObject({
+  cert_file: z.string().min(1),
+  key_file: z.string().min(1),
+  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
+  client_ca_file: z.string().min(1).optional(),
+});
+
 const grpcProtocol = z.strictObject({
   endpoint: endpoint.default('127.0.0.1:4317'),
   max_recv_msg_size_mib: z.number().positive().max(1024).default(16),
+  tls: serverTls.optional(),
 });
 
 const httpProtocol = z.strictObject({
   endpoint: endpoint.default('127.0.0.1:4318'),
   max_request_body_size: z.number().int().positive().default(20 * MIB),
+  tls: serverTls.optional(),
+  /** Slowloris guards: time to receive the request headers, and the whole request. */
+  read_header_timeout: durationMs({ min: 100 }).default(10_000),
+  read_timeout: durationMs({ min: 100 }).default(30_000),
 });
 
 const receivers = z.strictObject({
@@ -31,6 +44,8 @@ const receivers = z.strictObject({
           http: section(httpProtocol).optional(),
         }),
       ),
+      /** Longer attribute values (and event/link attributes) are cut, with a marker, before storage. */
+      max_attribute_value_length: z.number().int().min(64).default(65_536),
     }),
   ),
 });
@@ -47,6 +62,14 @@ const clickhouse = z
     password: z.string().default(''),
     ttl_days: z.number().int().nonnegative().default(0),
     request_timeout: durationMs({ min: 100 }).default(30_000),
+    /** TLS to the ClickHouse server (an https:// url): a CA to trust, and a client certificate for mutual TLS. */
+    tls: z
+      .strictObject({
+        ca_file: z.string().min(1).optional(),
+        cert_file: z.string().min(1).optional(),
+        key_file: z.string().min(1).optional(),
+      })
+      .optional(),
     insert: section(
       z.strictObject({
         max_batch_spans: z.number().int().positive().default(20_000),
@@ -107,6 +130,22 @@ const scoring = z.strictObject({
   queue_size: z.number().int().positive().default(10_000),
   batch_size: z.number().int().positive().max(10_000).default(64),
   llm_prices: llmPricesSchema.default({}),
+  /** Heap limit of each scorer worker thread: a scorer that exhausts it costs its task, not the daemon. */
+  worker_memory_mib: z.number().int().min(16).max(16_384).default(256),
+  /**
+   * Scoring recovery: selected spans of the last `window` that lack their rules' scores (a
+   * crash, an outage that outlasted the score buffer, shedding) are scored at start and then
+   * every `interval`; spans younger than `min_age` are left to the live pipeline.
+   */
+  recovery: section(
+    z.strictObject({
+      enabled: z.boolean().default(true),
+      window: durationMs({ min: 1_000 }).default(3_600_000),
+      interval: durationMs({ min: 1_000 }).default(300_000),
+      min_age: durationMs({ min: 0 }).default(120_000),
+      max_spans: z.number().int().positive().default(10_000),
+    }),
+  ).default({ enabled: true, window: 3_600_000, interval: 300_000, min_age: 120_000, max_spans: 10_000 }),
   fields: section(
     z.strictObject({
       input: fieldList.optional(),
@@ -120,6 +159,7 @@ const scoring = z.strictObject({
 
 const admin = z.strictObject({
   endpoint: endpoint.default('127.0.0.1:13133'),
+  tls: serverTls.optional(),
   /** Rows `POST /api/v1/query` returns at most. */
   max_query_rows: z.number().int().positive().default(10_000),
   /** Spans one backfill job may score at most. */
@@ -135,6 +175,20 @@ const apiKey = z.strictObject({
 
 const auth = z.strictObject({ keys: z.array(apiKey).default([]) });
 
+/**
+ * The Collector's memory_limiter: above `limit_mib - spike_limit_mib` (soft) the receivers
+ * refuse new data with a retryable status, above `limit_mib` (hard) too; scoring sheds
+ * earlier, from `scoring_shed_percent` of the soft limit.
+ */
+const memoryLimiter = z
+  .strictObject({
+    check_interval: durationMs({ min: 10 }).default(500),
+    limit_mib: z.number().int().min(64).default(512),
+    spike_limit_mib: z.number().int().min(0).default(128),
+    scoring_shed_percent: z.number().min(10).max(100).default(80),
+  })
+  .refine((v) => v.spike_limit_mib < v.limit_mib, { message: '`spike_limit_mib` must be below `limit_mib`', path: ['spike_limit_mib'] });
+
 const service = z.strictObject({
   shutdown_timeout: durationMs({ min: 100 }).default(30_000),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
@@ -145,14 +199,21 @@ const service = z.strictObject({
 /** The whole config file. Unknown keys anywhere are errors (strict objects). */
 export const configSchema = z.strictObject({
   receivers: section(receivers).default({
-    otlp: { protocols: { grpc: { endpoint: '127.0.0.1:4317', max_recv_msg_size_mib: 16 }, http: { endpoint: '127.0.0.1:4318', max_request_body_size: 20 * MIB } } },
+    otlp: {
+      protocols: {
+        grpc: { endpoint: '127.0.0.1:4317', max_recv_msg_size_mib: 16 },
+        http: { endpoint: '127.0.0.1:4318', max_request_body_size: 20 * MIB, read_header_timeout: 10_000, read_timeout: 30_000 },
+      },
+      max_attribute_value_length: 65_536,
+    },
   }),
   storage: z.strictObject({ clickhouse }),
-  scoring: section(scoring).default({ task_timeout: 10_000, queue_size: 10_000, batch_size: 64, llm_prices: {} }),
+  scoring: section(scoring).default({ task_timeout: 10_000, queue_size: 10_000, batch_size: 64, llm_prices: {}, worker_memory_mib: 256, recovery: { enabled: true, window: 3_600_000, interval: 300_000, min_age: 120_000, max_spans: 10_000 } }),
   scorers: section(z.record(z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'scorer names are letters, digits and _ . : - only'), scorerSchema)).default({}),
   rules: section(z.array(ruleSchema)).default([]),
   admin: section(admin).default({ endpoint: '127.0.0.1:13133', max_query_rows: 10_000, backfill_max_spans: 10_000 }),
   auth: section(auth).default({ keys: [] }),
+  memory_limiter: section(memoryLimiter).default({ check_interval: 500, limit_mib: 512, spike_limit_mib: 128, scoring_shed_percent: 80 }),
   service: section(service).default({ shutdown_timeout: 30_000, log_level: 'info' }),
 });
 
