@@ -1,8 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DaemonMetrics } from './daemon-metrics.js';
 import type { Logger } from './logger.js';
 import { parseEndpoint } from '../receivers/endpoint.js';
+import { createHttpOrHttpsServer, type HttpOrHttpsServer } from '../tls/http-server.js';
+import { loadServerTls, type ServerTlsFiles } from '../tls/tls-files.js';
 import type { AdminContext } from './api/admin-context.js';
 import { API_PREFIX, ApiRouter } from './api/api-router.js';
 import { apiRoutes } from './api/api-routes.js';
@@ -15,6 +17,8 @@ export interface AdminServerOptions {
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
   /** The JSON API under `/api/v1` (keyed); without it only the open endpoints are served. */
   api?: AdminContext;
+  /** HTTPS with this certificate and key; with `clientCaFile`, every client (probes too) needs a certificate it signed. */
+  tls?: ServerTlsFiles;
 }
 
 /**
@@ -24,7 +28,7 @@ export interface AdminServerOptions {
  * `/api/v1` asks for one.
  */
 export class AdminServer {
-  private server?: Server;
+  private server?: HttpOrHttpsServer;
   private readonly api?: ApiRouter;
 
   constructor(private readonly options: AdminServerOptions) {
@@ -33,7 +37,8 @@ export class AdminServer {
 
   async start(): Promise<string> {
     const { host, port } = parseEndpoint(this.options.endpoint);
-    const server = createServer((req, res) => {
+    const tls = this.options.tls === undefined ? undefined : await loadServerTls(this.options.tls, 'admin');
+    const server = createHttpOrHttpsServer({ tls, logger: this.options.logger }, (req, res) => {
       this.handle(req, res).catch((error) => {
         this.options.logger.error({ err: error }, 'admin request failed');
         if (!res.headersSent) send(res, 500, { error: 'internal error' });

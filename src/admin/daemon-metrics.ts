@@ -21,6 +21,13 @@ export class DaemonMetrics {
     registers: [this.registry],
   });
 
+  readonly truncatedValues = new Counter({
+    name: 'spanscore_receiver_truncated_values_total',
+    help: 'Attribute values stored altered: cut at receivers.otlp.max_attribute_value_length, or arrays/kvlists nested too deep to render.',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
   readonly requests = new Counter({
     name: 'spanscore_receiver_requests_total',
     help: 'OTLP export requests by transport and response status (HTTP code or gRPC status name).',
@@ -116,6 +123,43 @@ export class DaemonMetrics {
   readonly scoreWriteFailures = new Counter({
     name: 'spanscore_scoring_write_failures_total',
     help: 'Score rows that could not be written to ClickHouse after retries.',
+    registers: [this.registry],
+  });
+
+  readonly memoryLimiterRss = new Gauge({
+    name: 'spanscore_memory_limiter_rss_bytes',
+    help: 'Resident set size of the daemon process (ClickHouse embedded and scorer threads included) at the last memory limiter check.',
+    registers: [this.registry],
+  });
+
+  readonly memoryLimiterState = new Gauge({
+    name: 'spanscore_memory_limiter_state',
+    help: 'Memory limiter state: 1 for the current state (ok | scoring_shed | soft | hard), 0 for the others.',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly memoryLimiterRefusedSpans = new Counter({
+    name: 'spanscore_memory_limiter_refused_spans_total',
+    help: 'Spans refused with a retryable status (HTTP 503 / gRPC UNAVAILABLE) by the memory limiter: RSS above the soft or hard limit, or too much already in flight.',
+    registers: [this.registry],
+  });
+
+  readonly memoryLimiterRefusedRequests = new Counter({
+    name: 'spanscore_memory_limiter_refused_requests_total',
+    help: 'Export requests refused before they were read (memory above the soft or hard limit); their spans are not in refused_spans_total.',
+    registers: [this.registry],
+  });
+
+  readonly pipelinePendingSpans = new Gauge({
+    name: 'spanscore_pipeline_pending_spans',
+    help: 'Spans of export requests waiting for their ClickHouse insert (held in memory until acknowledged).',
+    registers: [this.registry],
+  });
+
+  readonly pipelineRefusedSpans = new Counter({
+    name: 'spanscore_pipeline_refused_spans_total',
+    help: 'Spans refused with a retryable status because too many spans were already waiting for ClickHouse.',
     registers: [this.registry],
   });
 

@@ -180,7 +180,7 @@ function resolveConfig(
       backfillMaxSpans: raw.admin.backfill_max_spans,
       ...(raw.admin.tls && { tls: serverTls(raw.admin.tls) }),
     },
-    memoryLimiter: memoryLimits(raw.memory_limiter),
+    memoryLimiter: memoryLimits(raw, problem),
     auth: { keys: resolveKeys(raw, problem) },
     service: { shutdownTimeoutMs: raw.service.shutdown_timeout, logLevel: raw.service.log_level, instanceId: raw.service.instance_id ?? hostname() },
   };
@@ -221,8 +221,15 @@ function serverTls(tls: { cert_file: string; key_file: string; client_ca_file?: 
   return { certFile: resolve(tls.cert_file), keyFile: resolve(tls.key_file), ...(tls.client_ca_file && { clientCaFile: resolve(tls.client_ca_file) }) };
 }
 
-function memoryLimits(limiter: RawConfig['memory_limiter']): SpanscoreConfig['memoryLimiter'] {
-  const limitBytes = limiter.limit_mib * MIB;
-  const softLimitBytes = (limiter.limit_mib - limiter.spike_limit_mib) * MIB;
+/** The embedded ClickHouse lives in the daemon's process: its caches and merges count in RSS. */
+const DEFAULT_LIMIT_MIB = { server: 512, embedded: 2048 };
+
+function memoryLimits(raw: RawConfig, problem: (path: PropertyKey[], message: string) => void): SpanscoreConfig['memoryLimiter'] {
+  const limiter = raw.memory_limiter;
+  const limitMib = limiter.limit_mib ?? (raw.storage.clickhouse.embedded ? DEFAULT_LIMIT_MIB.embedded : DEFAULT_LIMIT_MIB.server);
+  const spikeMib = limiter.spike_limit_mib ?? Math.round(limitMib / 4);
+  if (spikeMib >= limitMib) problem(['memory_limiter', 'spike_limit_mib'], `must be below limit_mib (${limitMib})`);
+  const limitBytes = limitMib * MIB;
+  const softLimitBytes = Math.max(1, limitMib - spikeMib) * MIB;
   return { checkIntervalMs: limiter.check_interval, limitBytes, softLimitBytes, scoringShedBytes: Math.round((softLimitBytes * limiter.scoring_shed_percent) / 100) };
 }

@@ -180,14 +180,14 @@ const auth = z.strictObject({ keys: z.array(apiKey).default([]) });
  * refuse new data with a retryable status, above `limit_mib` (hard) too; scoring sheds
  * earlier, from `scoring_shed_percent` of the soft limit.
  */
-const memoryLimiter = z
-  .strictObject({
-    check_interval: durationMs({ min: 10 }).default(500),
-    limit_mib: z.number().int().min(64).default(512),
-    spike_limit_mib: z.number().int().min(0).default(128),
-    scoring_shed_percent: z.number().min(10).max(100).default(80),
-  })
-  .refine((v) => v.spike_limit_mib < v.limit_mib, { message: '`spike_limit_mib` must be below `limit_mib`', path: ['spike_limit_mib'] });
+const memoryLimiter = z.strictObject({
+  check_interval: durationMs({ min: 10 }).default(500),
+  /** Default 512 MiB with a ClickHouse server (a sidecar); 2048 MiB with the embedded engine, whose memory is the daemon's. */
+  limit_mib: z.number().int().min(64).optional(),
+  /** Default a quarter of `limit_mib`. */
+  spike_limit_mib: z.number().int().min(0).optional(),
+  scoring_shed_percent: z.number().min(10).max(100).default(80),
+});
 
 const service = z.strictObject({
   shutdown_timeout: durationMs({ min: 100 }).default(30_000),
@@ -213,7 +213,7 @@ export const configSchema = z.strictObject({
   rules: section(z.array(ruleSchema)).default([]),
   admin: section(admin).default({ endpoint: '127.0.0.1:13133', max_query_rows: 10_000, backfill_max_spans: 10_000 }),
   auth: section(auth).default({ keys: [] }),
-  memory_limiter: section(memoryLimiter).default({ check_interval: 500, limit_mib: 512, spike_limit_mib: 128, scoring_shed_percent: 80 }),
+  memory_limiter: section(memoryLimiter).default({ check_interval: 500, scoring_shed_percent: 80 }),
   service: section(service).default({ shutdown_timeout: 30_000, log_level: 'info' }),
 });
 

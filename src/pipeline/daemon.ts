@@ -13,6 +13,7 @@ import type { RuleSpec } from '../scoring/rule-spec.js';
 import { ClickHouseStorage } from '../storage/clickhouse-storage.js';
 import { GroupCommitWriter } from '../storage/group-commit-writer.js';
 import { RetryableStorageError } from './errors.js';
+import { MemoryLimiter } from './memory-limiter.js';
 import type { SpanRow } from './span-row.js';
 import { TracesPipeline } from './traces-pipeline.js';
 import { dirname } from 'node:path';
@@ -42,6 +43,7 @@ export class Daemon {
   /** Replaced on reload; receivers and the admin API read it per request. */
   private apiKeys: ApiKeys;
   private readonly onDemand: OnDemandScoring;
+  private readonly memoryLimiter: MemoryLimiter;
   private schemaReady = false;
   private receiversListening = false;
   private migrateTimer?: NodeJS.Timeout;
@@ -60,6 +62,7 @@ export class Daemon {
       password: storage.password,
       ttlDays: storage.ttlDays,
       requestTimeoutMs: storage.requestTimeoutMs,
+      ...(storage.tls && { tls: storage.tls }),
       metrics: this.metrics,
       logger: logger.child({ component: 'storage' }),
     });
@@ -75,11 +78,12 @@ export class Daemon {
       },
     });
     this.apiKeys = new ApiKeys(config.auth.keys);
+    this.memoryLimiter = new MemoryLimiter({ ...config.memoryLimiter, metrics: this.metrics, logger: logger.child({ component: 'memory_limiter' }) });
     this.scoring = this.createScoring(config);
     // Through `this.scoring`, not the processor itself: a reload swaps it.
-    this.pipeline = new TracesPipeline(this.writer, [{ onStored: (spans) => this.scoring.onStored(spans) }], this.metrics, logger.child({ component: 'pipeline' }));
+    this.pipeline = new TracesPipeline(this.writer, [{ onStored: (spans) => this.scoring.onStored(spans) }], this.metrics, logger.child({ component: 'pipeline' }), { limiter: this.memoryLimiter });
     const receiverLogger = logger.child({ component: 'receiver' });
-    const receiverAuth = { auth: () => this.apiKeys, instanceId: config.service.instanceId };
+    const receiverAuth = { auth: () => this.apiKeys, instanceId: config.service.instanceId, maxAttributeValueLength: config.receivers.maxAttributeValueLength };
     if (config.receivers.grpc) {
       this.receivers.push(
         new GrpcReceiver({ ...config.receivers.grpc, consumer: this.pipeline, metrics: this.metrics, logger: receiverLogger, ...receiverAuth }),
@@ -104,6 +108,7 @@ export class Daemon {
       metrics: this.metrics,
       logger: logger.child({ component: 'admin' }),
       readiness: () => this.readiness(),
+      ...(config.admin.tls && { tls: config.admin.tls }),
       api: {
         keys: () => this.apiKeys,
         config: () => this.config,
@@ -119,6 +124,7 @@ export class Daemon {
   async start(): Promise<DaemonAddresses> {
     // A store held by another process is a configuration mistake: fail fast rather than retry.
     await this.migrateOrRetryLater();
+    this.memoryLimiter.start();
     await this.scoring.start();
     const addresses: DaemonAddresses = { admin: await this.admin.start() };
     for (const receiver of this.receivers) {
@@ -149,6 +155,7 @@ export class Daemon {
       conventions: config.scoring.conventions,
       workers: config.scoring.workers,
       taskTimeoutMs: config.scoring.taskTimeoutMs,
+      workerMemoryMib: config.scoring.workerMemoryMib,
       queueCapacity: config.scoring.queueSize,
       maxBatchSize: config.scoring.batchSize,
       storage: this.storage,
@@ -156,6 +163,8 @@ export class Daemon {
       logger: this.logger.child({ component: 'scoring' }),
       autoevalsResolveFrom: [dirname(config.file), process.cwd(), fileURLToPath(import.meta.url)],
       instanceId: config.service.instanceId,
+      recovery: config.scoring.recovery,
+      shouldShed: () => this.memoryLimiter.shedScoring(),
       ...(carriedCounters && { initialCounters: carriedCounters }),
     });
   }
@@ -235,6 +244,7 @@ export class Daemon {
     await this.writer.close().catch((error) => this.logger.error({ err: error }, 'final span insert failed'));
     await Promise.all([this.scoring.shutdown(left()), ...this.retiring, this.onDemand.close()]);
     await this.admin.shutdown();
+    this.memoryLimiter.stop();
     await this.storage.close();
     this.logger.info('spanscore stopped');
   }

@@ -1,6 +1,8 @@
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 import { RetryableStorageError } from './errors.js';
+import type { MemoryLimiter } from './memory-limiter.js';
+import { estimateRowsBytes } from './span-size.js';
 import type { StoredSpanConsumer } from './span-consumer.js';
 import type { SpanRow } from './span-row.js';
 import type { ConsumeContext, TracesConsumer } from './traces-consumer.js';
@@ -10,25 +12,61 @@ export interface SpanWriter {
   write(rows: SpanRow[]): Promise<void>;
 }
 
+export interface TracesPipelineOptions {
+  /** Refuses data (retryably) while the process is short of memory. */
+  limiter?: Pick<MemoryLimiter, 'refuseIngest' | 'retryAfterSeconds' | 'noteRefused'>;
+  /**
+   * Spans of requests waiting for their insert, beyond which new requests are refused
+   * (retryably). Each waiting request holds its decoded spans until ClickHouse answers, so
+   * while inserts are slow this is what memory would grow with. Default 200,000.
+   */
+  maxPendingSpans?: number;
+}
+
+export const DEFAULT_MAX_PENDING_SPANS = 200_000;
+/** Inserts finish in well under a second when ClickHouse keeps up. */
+const PENDING_RETRY_AFTER_SECONDS = 1;
+
 /**
- * The traces pipeline: receivers -> storage (group commit) -> stored-span consumers
- * (scoring). A request is acknowledged only once its spans are stored; scoring starts
- * after that and never holds the acknowledgement back.
+ * The traces pipeline: receivers -> memory limiter -> storage (group commit) -> stored-span
+ * consumers (scoring). A request is acknowledged only once its spans are stored; scoring
+ * starts after that and never holds the acknowledgement back.
  */
 export class TracesPipeline implements TracesConsumer {
   private accepting = true;
+  private pendingSpans = 0;
+  /** Estimated memory of the pending spans (estimateRowsBytes). */
+  private pendingBytes = 0;
+  private readonly limiter: TracesPipelineOptions['limiter'];
+  private readonly maxPendingSpans: number;
 
   constructor(
     private readonly writer: SpanWriter,
     private readonly after: StoredSpanConsumer[],
     private readonly metrics: DaemonMetrics,
     private readonly logger: Logger,
-  ) {}
+    options: TracesPipelineOptions = {},
+  ) {
+    this.limiter = options.limiter;
+    this.maxPendingSpans = options.maxPendingSpans ?? DEFAULT_MAX_PENDING_SPANS;
+    if (!(this.maxPendingSpans >= 1)) throw new RangeError(`maxPendingSpans must be >= 1, got ${this.maxPendingSpans}`);
+  }
 
   async consume(spans: SpanRow[], _context: ConsumeContext): Promise<void> {
     if (!this.accepting) throw new RetryableStorageError('spanscore is shutting down', 1);
     if (spans.length === 0) return;
-    await this.writer.write(spans);
+    const bytes = this.limiter === undefined ? 0 : estimateRowsBytes(spans);
+    this.admit(spans.length, bytes);
+    this.pendingSpans += spans.length;
+    this.pendingBytes += bytes;
+    this.metrics.pipelinePendingSpans.set(this.pendingSpans);
+    try {
+      await this.writer.write(spans);
+    } finally {
+      this.pendingSpans -= spans.length;
+      this.pendingBytes -= bytes;
+      this.metrics.pipelinePendingSpans.set(this.pendingSpans);
+    }
     this.metrics.spansStored.inc(spans.length);
     for (const consumer of this.after) {
       try {
@@ -40,8 +78,45 @@ export class TracesPipeline implements TracesConsumer {
     }
   }
 
+  /** Spans accepted and waiting for their insert. */
+  get pending(): number {
+    return this.pendingSpans;
+  }
+
+  /**
+   * For a receiver, before it reads and decodes a request: the error to answer with when the
+   * request would be refused anyway (shutting down, memory above the soft limit), so that a
+   * refusal under overload costs no decoding and leaves no garbage. Counted per request in
+   * `spanscore_memory_limiter_refused_requests_total` (its spans are not known yet).
+   */
+  refusal(): RetryableStorageError | undefined {
+    if (!this.accepting) return new RetryableStorageError('spanscore is shutting down', 1);
+    const reason = this.limiter?.refuseIngest();
+    if (reason === undefined) return undefined;
+    this.metrics.memoryLimiterRefusedRequests.inc();
+    return new RetryableStorageError(reason, this.limiter!.retryAfterSeconds());
+  }
+
   /** New requests get a retryable error from now on (the exporter will try a replica or retry). */
   stopAccepting(): void {
     this.accepting = false;
+  }
+
+  /** Throws RetryableStorageError when this request must wait: the exporter keeps it and retries. */
+  private admit(count: number, bytes: number): void {
+    const reason = this.limiter?.refuseIngest(bytes, this.pendingBytes);
+    if (reason !== undefined) {
+      this.metrics.memoryLimiterRefusedSpans.inc(count);
+      this.limiter!.noteRefused(count);
+      throw new RetryableStorageError(reason, this.limiter!.retryAfterSeconds());
+    }
+    // An idle pipeline takes any request, however large: the limit must not refuse one forever.
+    if (this.pendingSpans > 0 && this.pendingSpans + count > this.maxPendingSpans) {
+      this.metrics.pipelineRefusedSpans.inc(count);
+      throw new RetryableStorageError(
+        `${this.pendingSpans} spans are already waiting for ClickHouse (at most ${this.maxPendingSpans})`,
+        PENDING_RETRY_AFTER_SECONDS,
+      );
+    }
   }
 }

@@ -11,36 +11,85 @@ import type { BytesValue, OtlpAnyValue, OtlpAttributes, OtlpKeyValue } from './o
 
 const hasOwn = Object.hasOwn;
 
-/** Storage map of an attribute list; the first of duplicate keys wins (as `pcommon.Map.Get`). */
-export function attributesToRecord(attributes: OtlpAttributes): Record<string, string> {
-  const record: Record<string, string> = {};
-  if (attributes == null) return record;
-  for (let i = 0; i < attributes.length; i++) {
-    const attribute = attributes[i];
-    if (attribute == null) continue;
-    const key = attribute.key ?? '';
-    if (hasOwn(record, key)) continue;
-    if (key === '__proto__') {
-      // Plain assignment would set the prototype instead of an own property.
-      Object.defineProperty(record, key, { value: anyValueAsString(attribute.value), enumerable: true, writable: true, configurable: true });
-    } else {
-      record[key] = anyValueAsString(attribute.value);
+/**
+ * Arrays and kvlists nested deeper than this are rendered as `DEPTH_MARKER_JSON`. Decoding
+ * already stops at 100 nested protobuf messages (protobufjs' recursion limit, also applied
+ * by its ProtoJSON reader), about 47 levels of arrays or 31 of kvlists; this bound holds
+ * whatever the input.
+ */
+export const MAX_NESTING_DEPTH = 32;
+
+/** Stands for a too-deep array or kvlist inside the rendered JSON (a JSON string, so the JSON stays valid). */
+export const DEPTH_MARKER_JSON = `"…[nested deeper than ${MAX_NESTING_DEPTH} levels]"`;
+
+/**
+ * A value longer than the limit keeps its first `limit` characters followed by exactly
+ * `…[truncated <n> chars]` (U+2026, then the number of characters removed, in decimal).
+ * Characters are UTF-16 code units (JavaScript string length); a cut that would split a
+ * surrogate pair keeps one character less, so the stored value stays valid UTF-8.
+ */
+export function truncationMarker(removed: number): string {
+  return `…[truncated ${removed} chars]`;
+}
+
+export function truncateValue(text: string, maxLength: number): string {
+  if (text.length <= maxLength) return text;
+  let keep = maxLength;
+  if (keep > 0) {
+    const last = text.charCodeAt(keep - 1);
+    if (last >= 0xd800 && last <= 0xdbff) keep--;
+  }
+  return text.slice(0, keep) + truncationMarker(text.length - keep);
+}
+
+/** Set while rendering one value when part of it was replaced by `DEPTH_MARKER_JSON`. */
+interface RenderState {
+  tooDeep: boolean;
+}
+
+/**
+ * Turns attribute lists into storage maps under one request's limits, counting the
+ * values it had to alter (cut for length or capped in depth) for the metrics.
+ */
+export class AttributeFlattener {
+  /** Values stored altered so far: longer than the limit, or nested too deep. */
+  alteredValues = 0;
+
+  /** One per flattener, reset per value: attributes are the hot path, no allocation per value. */
+  private readonly state: RenderState = { tooDeep: false };
+
+  constructor(private readonly maxValueLength: number = Infinity) {}
+
+  /** Storage map of an attribute list; the first of duplicate keys wins (as `pcommon.Map.Get`). */
+  toRecord(attributes: OtlpAttributes): Record<string, string> {
+    const record: Record<string, string> = {};
+    if (attributes == null) return record;
+    for (let i = 0; i < attributes.length; i++) {
+      const attribute = attributes[i];
+      if (attribute == null) continue;
+      const key = attribute.key ?? '';
+      if (hasOwn(record, key)) continue;
+      if (key === '__proto__') {
+        // Plain assignment would set the prototype instead of an own property.
+        Object.defineProperty(record, key, { value: this.valueAsString(attribute.value), enumerable: true, writable: true, configurable: true });
+      } else {
+        record[key] = this.valueAsString(attribute.value);
+      }
     }
+    return record;
   }
-  return record;
+
+  valueAsString(value: OtlpAnyValue | null | undefined): string {
+    this.state.tooDeep = false;
+    const text = renderAsString(value, this.state);
+    const stored = truncateValue(text, this.maxValueLength);
+    if (this.state.tooDeep || stored !== text) this.alteredValues++;
+    return stored;
+  }
 }
 
-/** The value of the first attribute named `key`, as a string; undefined when absent. */
-export function findAttributeString(attributes: OtlpAttributes, key: string): string | undefined {
-  if (attributes == null) return undefined;
-  for (let i = 0; i < attributes.length; i++) {
-    const attribute = attributes[i];
-    if (attribute != null && attribute.key === key) return anyValueAsString(attribute.value);
-  }
-  return undefined;
-}
-
-export function anyValueAsString(value: OtlpAnyValue | null | undefined): string {
+/** The value as the Collector's `AsString` writes it (depth capped, no length limit). */
+function renderAsString(value: OtlpAnyValue | null | undefined, state: RenderState): string {
   if (value == null) return '';
   // A oneof member is set only when it is an own property: decoded messages carry
   // defaults ('' / 0 / null) for every member on their prototype.
@@ -48,7 +97,7 @@ export function anyValueAsString(value: OtlpAnyValue | null | undefined): string
   if (hasOwn(value, 'intValue')) return int64ToDecimal(value.intValue);
   if (hasOwn(value, 'boolValue')) return value.boolValue === true ? 'true' : 'false';
   if (hasOwn(value, 'doubleValue')) return formatGoFloat(value.doubleValue ?? 0);
-  if (hasOwn(value, 'arrayValue') || hasOwn(value, 'kvlistValue')) return anyValueAsGoJson(value) ?? '';
+  if (hasOwn(value, 'arrayValue') || hasOwn(value, 'kvlistValue')) return anyValueAsGoJson(value, 0, state) ?? '';
   if (hasOwn(value, 'bytesValue')) return bytesToBase64(value.bytesValue);
   return '';
 }
@@ -57,7 +106,7 @@ export function anyValueAsString(value: OtlpAnyValue | null | undefined): string
  * JSON of the value's raw form (Go `json.Marshal(v.AsRaw())`); undefined when Go's
  * encoder fails (NaN or ±Inf anywhere inside), which the Collector turns into ''.
  */
-function anyValueAsGoJson(value: OtlpAnyValue | null | undefined): string | undefined {
+function anyValueAsGoJson(value: OtlpAnyValue | null | undefined, depth: number, state: RenderState): string | undefined {
   if (value == null) return 'null';
   if (hasOwn(value, 'stringValue')) return quoteGoJsonString(value.stringValue ?? '');
   if (hasOwn(value, 'intValue')) return int64ToDecimal(value.intValue);
@@ -66,24 +115,30 @@ function anyValueAsGoJson(value: OtlpAnyValue | null | undefined): string | unde
     const double = value.doubleValue ?? 0;
     return Number.isFinite(double) ? goJsonNumber(double) : undefined;
   }
-  if (hasOwn(value, 'arrayValue')) return arrayAsGoJson(value.arrayValue?.values);
-  if (hasOwn(value, 'kvlistValue')) return kvlistAsGoJson(value.kvlistValue?.values);
+  const isArray = hasOwn(value, 'arrayValue');
+  if (isArray || hasOwn(value, 'kvlistValue')) {
+    if (depth >= MAX_NESTING_DEPTH) {
+      state.tooDeep = true;
+      return DEPTH_MARKER_JSON;
+    }
+    return isArray ? arrayAsGoJson(value.arrayValue?.values, depth + 1, state) : kvlistAsGoJson(value.kvlistValue?.values, depth + 1, state);
+  }
   if (hasOwn(value, 'bytesValue')) return '"' + bytesToBase64(value.bytesValue) + '"';
   return 'null';
 }
 
-function arrayAsGoJson(values: readonly (OtlpAnyValue | null | undefined)[] | null | undefined): string | undefined {
+function arrayAsGoJson(values: readonly (OtlpAnyValue | null | undefined)[] | null | undefined, depth: number, state: RenderState): string | undefined {
   if (values == null || values.length === 0) return '[]';
   let json = '[';
   for (let i = 0; i < values.length; i++) {
-    const element = anyValueAsGoJson(values[i]);
+    const element = anyValueAsGoJson(values[i], depth, state);
     if (element === undefined) return undefined;
     json += (i === 0 ? '' : ',') + element;
   }
   return json + ']';
 }
 
-function kvlistAsGoJson(entries: readonly (OtlpKeyValue | null | undefined)[] | null | undefined): string | undefined {
+function kvlistAsGoJson(entries: readonly (OtlpKeyValue | null | undefined)[] | null | undefined, depth: number, state: RenderState): string | undefined {
   if (entries == null || entries.length === 0) return '{}';
   // AsRaw builds a Go map (the last duplicate wins) and json.Marshal sorts its keys.
   const byKey = new Map<string, OtlpAnyValue | null | undefined>();
@@ -91,7 +146,7 @@ function kvlistAsGoJson(entries: readonly (OtlpKeyValue | null | undefined)[] | 
   const keys = [...byKey.keys()].sort(compareByCodePoint);
   let json = '{';
   for (let i = 0; i < keys.length; i++) {
-    const member = anyValueAsGoJson(byKey.get(keys[i]!));
+    const member = anyValueAsGoJson(byKey.get(keys[i]!), depth, state);
     if (member === undefined) return undefined;
     json += (i === 0 ? '' : ',') + quoteGoJsonString(keys[i]!) + ':' + member;
   }

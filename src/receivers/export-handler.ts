@@ -30,6 +30,7 @@ export class ExportHandler {
   async export(mapped: MappedSpans, headers: Record<string, string | undefined>): Promise<ExportOutcome> {
     const { transport, consumer, metrics, logger } = this.options;
     metrics.spansReceived.inc({ transport }, mapped.rows.length);
+    if (mapped.truncatedValues > 0) metrics.truncatedValues.inc({ transport }, mapped.truncatedValues);
     if (mapped.rejected > 0) {
       metrics.spansRejected.inc({ transport }, mapped.rejected);
       logger.debug({ transport, rejected: mapped.rejected, reasons: mapped.rejectReasons }, 'spans refused');
@@ -47,7 +48,9 @@ export class ExportHandler {
   private notStored(error: unknown): ExportOutcome {
     const { transport, logger } = this.options;
     if (error instanceof RetryableStorageError) {
-      logger.warn({ transport, err: error }, 'spans not stored; client asked to retry');
+      // Debug: under overload or an outage this fires per request; the memory limiter and the
+      // storage log the state change itself once.
+      logger.debug({ transport, reason: error.message }, 'spans not stored; client asked to retry');
       return { stored: false, message: `spans not stored, retry later: ${error.message}`, retryAfterSeconds: error.retryAfterSeconds };
     }
     logger.error({ transport, err: error }, 'traces consumer failed; client asked to retry');

@@ -1,8 +1,11 @@
 import {
+  ResponderBuilder,
   Server,
   ServerCredentials,
+  ServerInterceptingCall,
   status,
   type Metadata,
+  type ServerInterceptor,
   type sendUnaryData,
   type ServerUnaryCall,
   type ServiceDefinition,
@@ -12,6 +15,7 @@ import type { Logger } from '../admin/logger.js';
 import type { ApiKeys, AuthFailure } from '../auth/api-keys.js';
 import { PROJECT_HEADER } from '../pipeline/project.js';
 import type { TracesConsumer } from '../pipeline/traces-consumer.js';
+import { loadServerTls, type ServerTlsFiles } from '../tls/tls-files.js';
 import { DecodeError } from './decode-error.js';
 import { ExportHandler } from './export-handler.js';
 import { withBoundPort } from './endpoint.js';
@@ -20,6 +24,7 @@ import { decodeProtobuf } from './otlp-decoder.js';
 import { encodeProtobuf, exportResponseObject, type ExportResponseObject } from './otlp-responses.js';
 import { otlpSchema } from './otlp-schema.js';
 import type { Receiver } from './receiver.js';
+import { DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH } from './span-mapper.js';
 
 export interface GrpcReceiverOptions {
   /** `host:port`; port 0 binds a free port. Default `127.0.0.1:4317`. */
@@ -33,6 +38,10 @@ export interface GrpcReceiverOptions {
   auth: () => ApiKeys;
   /** This replica's `service.instance_id`, stamped on every span as `spanscore.instance`. */
   instanceId?: string;
+  /** TLS with this certificate and key; with `clientCaFile`, clients must show a certificate it signed. */
+  tls?: ServerTlsFiles;
+  /** Attribute values longer than this (characters) are cut with a marker. Default 65,536. */
+  maxAttributeValueLength?: number;
 }
 
 export const DEFAULT_GRPC_ENDPOINT = '127.0.0.1:4317';
@@ -71,6 +80,8 @@ export class GrpcReceiver implements Receiver {
   private readonly logger: Logger;
   private readonly auth: () => ApiKeys;
   private readonly instanceId: string | undefined;
+  private readonly maxAttributeValueLength: number;
+  private readonly tls: ServerTlsFiles | undefined;
 
   constructor(options: GrpcReceiverOptions) {
     this.endpoint = options.endpoint ?? DEFAULT_GRPC_ENDPOINT;
@@ -78,9 +89,12 @@ export class GrpcReceiver implements Receiver {
     this.logger = options.logger.child({ receiver: this.name });
     this.auth = options.auth;
     this.instanceId = options.instanceId;
+    this.maxAttributeValueLength = options.maxAttributeValueLength ?? DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH;
+    this.tls = options.tls;
     this.exportHandler = new ExportHandler({ transport: 'grpc', consumer: options.consumer, metrics: options.metrics, logger: this.logger });
     this.server = new Server({
       'grpc.max_receive_message_length': options.maxRecvMessageSizeBytes ?? DEFAULT_GRPC_MAX_RECV_MESSAGE_SIZE_BYTES,
+      interceptors: [incompleteRequestIsInvalidArgument],
     });
     this.server.addService(TRACE_SERVICE, {
       Export: (call: ServerUnaryCall<Buffer, ExportResponseObject>, callback: sendUnaryData<ExportResponseObject>) => {
@@ -89,18 +103,27 @@ export class GrpcReceiver implements Receiver {
     });
   }
 
-  start(): Promise<string> {
+  async start(): Promise<string> {
+    const credentials = await this.credentials();
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(this.endpoint, ServerCredentials.createInsecure(), (error, port) => {
+      this.server.bindAsync(this.endpoint, credentials, (error, port) => {
         if (error) {
           reject(new Error(`${this.name}: cannot listen on ${this.endpoint}: ${error.message}`, { cause: error }));
           return;
         }
         const address = withBoundPort(this.endpoint, port);
-        this.logger.info({ address }, 'OTLP/gRPC receiver listening');
+        const tls = this.tls === undefined ? 'off' : this.tls.clientCaFile === undefined ? 'on' : 'mutual';
+        this.logger.info({ address, tls }, 'OTLP/gRPC receiver listening');
         resolve(address);
       });
     });
+  }
+
+  /** With a client CA, a client without a certificate it signed fails the handshake (no call is made). */
+  private async credentials(): Promise<ServerCredentials> {
+    if (this.tls === undefined) return ServerCredentials.createInsecure();
+    const { cert, key, clientCa } = await loadServerTls(this.tls, this.name);
+    return ServerCredentials.createSsl(clientCa ?? null, [{ cert_chain: cert, private_key: key }], clientCa !== undefined);
   }
 
   /** Graceful (GOAWAY, in-flight calls complete) until the deadline, then forced. */
@@ -128,7 +151,7 @@ export class GrpcReceiver implements Receiver {
         this.refuse(callback, admission);
         return;
       }
-      const mapped = decodeProtobuf(call.request, { project, instanceId: this.instanceId });
+      const mapped = decodeProtobuf(call.request, { project, instanceId: this.instanceId, maxAttributeValueLength: this.maxAttributeValueLength });
       const projects = authorizeSpanProjects(keys, admission.key, mapped.rows);
       if (!projects.ok) {
         this.refuse(callback, projects);
@@ -166,6 +189,30 @@ export class GrpcReceiver implements Receiver {
     this.metrics.requests.inc({ transport: 'grpc', status: status[code] });
   }
 }
+
+/**
+ * grpc-js answers a call whose stream ends before one whole message (a frame's length
+ * prefix promising more bytes than were sent) with UNIMPLEMENTED "Received no request
+ * message for server streaming method", wrong on both counts for a unary export: it is
+ * the client's malformed request, so INVALID_ARGUMENT, as for a body that does not decode.
+ */
+const incompleteRequestIsInvalidArgument: ServerInterceptor = (_method, call) =>
+  new ServerInterceptingCall(
+    call,
+    new ResponderBuilder()
+      .withSendStatus((sent, next) => {
+        if (sent.code === status.UNIMPLEMENTED && sent.details?.startsWith('Received no request message')) {
+          next({
+            ...sent,
+            code: status.INVALID_ARGUMENT,
+            details: 'the request stream ended before a whole request message arrived (truncated message, or a length prefix longer than the message)',
+          });
+        } else {
+          next(sent);
+        }
+      })
+      .build(),
+  );
 
 /**
  * gRPC metadata as the consumer's lower-cased header map (binary `-bin` entries left out),

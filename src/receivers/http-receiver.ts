@@ -1,10 +1,12 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 import type { ApiKeys, AuthFailure } from '../auth/api-keys.js';
 import { PROJECT_HEADER } from '../pipeline/project.js';
 import type { TracesConsumer } from '../pipeline/traces-consumer.js';
+import { createHttpOrHttpsServer, type HttpOrHttpsServer } from '../tls/http-server.js';
+import { loadServerTls, type ServerTlsFiles } from '../tls/tls-files.js';
 import { DecodeError } from './decode-error.js';
 import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import { ExportHandler } from './export-handler.js';
@@ -20,7 +22,7 @@ import { decodeJson, decodeProtobuf } from './otlp-decoder.js';
 import { CONTENT_TYPE, parseOtlpContentType, writeErrorStatus, writeExportResponse } from './otlp-http-response.js';
 import type { OtlpBodyFormat } from './otlp-responses.js';
 import type { Receiver } from './receiver.js';
-import type { MappedSpans } from './span-mapper.js';
+import { DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH, type MappedSpans, type MapOptions } from './span-mapper.js';
 
 export interface HttpReceiverOptions {
   /** `host:port`; port 0 binds a free port. Default `127.0.0.1:4318`. */
@@ -34,10 +36,20 @@ export interface HttpReceiverOptions {
   auth: () => ApiKeys;
   /** This replica's `service.instance_id`, stamped on every span as `spanscore.instance`. */
   instanceId?: string;
+  /** HTTPS with this certificate and key; with `clientCaFile`, clients must show a certificate it signed. */
+  tls?: ServerTlsFiles;
+  /** A client that has not sent all its headers this long after connecting is answered 408 and cut. Default 10 s. */
+  readHeaderTimeoutMs?: number;
+  /** A client that has not sent its whole request (body included) in this time is answered 408 and cut. Default 30 s. */
+  readTimeoutMs?: number;
+  /** Attribute values longer than this (characters) are cut with a marker. Default 65,536. */
+  maxAttributeValueLength?: number;
 }
 
 export const DEFAULT_HTTP_ENDPOINT = '127.0.0.1:4318';
 export const DEFAULT_HTTP_MAX_BODY_BYTES = 20 * 1024 * 1024;
+export const DEFAULT_READ_HEADER_TIMEOUT_MS = 10_000;
+export const DEFAULT_READ_TIMEOUT_MS = 30_000;
 
 const TRACES_PATH = '/v1/traces';
 const SHUTTING_DOWN_RETRY_AFTER_SECONDS = '5';
@@ -46,17 +58,23 @@ const SHUTTING_DOWN_RETRY_AFTER_SECONDS = '5';
  * OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzip or
  * deflate compressed. Every answer is an OTLP body in the request's encoding (JSON when
  * the request's encoding is unknown).
+ *
+ * Slow clients are cut by Node itself (`headersTimeout` / `requestTimeout`: a 408 and the
+ * socket closed); they only hold their own socket, so other clients are served meanwhile.
+ * Time spent storing a completely received request does not count.
  */
 export class HttpReceiver implements Receiver {
   readonly name = 'otlp/http';
   private readonly endpoint: string;
   private readonly maxBodyBytes: number;
-  private readonly server: http.Server;
+  private readonly options: HttpReceiverOptions;
+  /** Created by `start`, which reads the TLS files. */
+  private server?: HttpOrHttpsServer;
   private readonly exportHandler: ExportHandler;
   private readonly metrics: DaemonMetrics;
   private readonly logger: Logger;
   private readonly auth: () => ApiKeys;
-  private readonly instanceId: string | undefined;
+  private readonly mapOptions: MapOptions;
   private closing = false;
   /** Responses not yet closed, to mark them `Connection: close` when shutdown begins. */
   private readonly inFlight = new Set<ServerResponse>();
@@ -67,24 +85,38 @@ export class HttpReceiver implements Receiver {
     this.metrics = options.metrics;
     this.logger = options.logger.child({ receiver: this.name });
     this.auth = options.auth;
-    this.instanceId = options.instanceId;
+    this.options = options;
+    this.mapOptions = {
+      instanceId: options.instanceId,
+      maxAttributeValueLength: options.maxAttributeValueLength ?? DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH,
+    };
     this.exportHandler = new ExportHandler({ transport: 'http', consumer: options.consumer, metrics: options.metrics, logger: this.logger });
-    this.server = http.createServer((request, response) => void this.handle(request, response));
   }
 
   async start(): Promise<string> {
     const { host, port } = parseEndpoint(this.endpoint);
+    const tls = this.options.tls === undefined ? undefined : await loadServerTls(this.options.tls, this.name);
+    const server = createHttpOrHttpsServer(
+      {
+        tls,
+        headersTimeoutMs: this.options.readHeaderTimeoutMs ?? DEFAULT_READ_HEADER_TIMEOUT_MS,
+        requestTimeoutMs: this.options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
+        logger: this.logger,
+      },
+      (request, response) => void this.handle(request, response),
+    );
+    this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) =>
         reject(new Error(`${this.name}: cannot listen on ${this.endpoint}: ${error.message}`, { cause: error }));
-      this.server.once('error', onError);
-      this.server.listen(port, host === '' ? undefined : host, () => {
-        this.server.off('error', onError);
+      server.once('error', onError);
+      server.listen(port, host === '' ? undefined : host, () => {
+        server.off('error', onError);
         resolve();
       });
     });
-    const address = formatEndpoint({ host, port: (this.server.address() as AddressInfo).port });
-    this.logger.info({ address }, 'OTLP/HTTP receiver listening');
+    const address = formatEndpoint({ host, port: (server.address() as AddressInfo).port });
+    this.logger.info({ address, tls: tls === undefined ? 'off' : tls.clientCa === undefined ? 'on' : 'mutual' }, 'OTLP/HTTP receiver listening');
     return address;
   }
 
@@ -95,15 +127,16 @@ export class HttpReceiver implements Receiver {
    */
   async shutdown(deadlineMs: number): Promise<void> {
     this.closing = true;
-    if (!this.server.listening) return;
+    const server = this.server;
+    if (server === undefined || !server.listening) return;
     for (const response of this.inFlight) {
       if (!response.headersSent) response.setHeader('Connection', 'close');
     }
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
     const deadline = setTimeout(() => {
       this.logger.warn({ deadlineMs }, 'in-flight OTLP/HTTP requests did not finish in time; closing their connections');
-      this.server.closeAllConnections();
+      server.closeAllConnections();
     }, deadlineMs);
     await closed;
     clearTimeout(deadline);
@@ -177,8 +210,8 @@ export class HttpReceiver implements Receiver {
 
     let mapped: MappedSpans;
     try {
-      const mapOptions = { project, instanceId: this.instanceId };
-      mapped = format === 'json' ? decodeJson(body.toString('utf8'), mapOptions) : decodeProtobuf(body, mapOptions);
+      const mapOptions = { ...this.mapOptions, project };
+      mapped = format === 'json' ? decodeJson(body, mapOptions) : decodeProtobuf(body, mapOptions);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       this.reject(request, response, 400, format, error.message);

@@ -1,24 +1,50 @@
-import { DecodeError } from './decode-error.js';
+import { isUtf8 } from 'node:buffer';
+import protobuf from 'protobufjs';
+import { DecodeError, explainDecodeFailure } from './decode-error.js';
 import { parseOtlpJson } from './otlp-json.js';
 import { otlpSchema } from './otlp-schema.js';
 import type { OtlpExportTraceRequest } from './otlp-types.js';
 import { mapExportRequest, type MapOptions, type MappedSpans } from './span-mapper.js';
 
-/** OTLP request bodies (protobuf or JSON) → storage rows. Both throw `DecodeError`. */
+/**
+ * OTLP request bodies (protobuf or JSON) → storage rows. Both throw `DecodeError` (HTTP 400 /
+ * gRPC INVALID_ARGUMENT) for anything that is not a request, and nothing else: truncated
+ * bodies, lying length prefixes, wrong wire types, messages nested more than 100 deep
+ * (protobufjs' recursion limit) all end there.
+ */
 
+/**
+ * Strings that are not valid UTF-8 are decoded with U+FFFD for each bad sequence (Node's
+ * decoder, WHATWG replacement). proto3 strings default to `utf8_validation = VERIFY`, with
+ * which protobufjs refuses the whole request over one bad byte; the Collector (gogo-generated
+ * pdata) does not check and stores such spans, so SDKs that cut strings mid-character keep
+ * their spans here too, and ClickHouse only ever receives valid UTF-8.
+ */
 export function decodeProtobuf(body: Uint8Array, options?: MapOptions): MappedSpans {
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   let request: OtlpExportTraceRequest;
   try {
-    request = otlpSchema().exportTraceServiceRequest.decode(body) as unknown as OtlpExportTraceRequest;
+    const reader = protobuf.Reader.create(bytes);
+    // Generated decoders call stringVerify for VERIFY fields, on the one reader passed down to
+    // every nested message: this request's reader reads them leniently, nothing else changes.
+    reader.stringVerify = reader.string;
+    request = otlpSchema().exportTraceServiceRequest.decode(reader) as unknown as OtlpExportTraceRequest;
   } catch (error) {
-    throw new DecodeError(`request body is not a protobuf ExportTraceServiceRequest: ${(error as Error).message}`, {
-      cause: error,
-    });
+    const reason = (error as Error).message;
+    throw new DecodeError(`request body is not a protobuf ExportTraceServiceRequest: ${explainDecodeFailure(reason)}`, { cause: error });
   }
   return mapExportRequest(request, undefined, options);
 }
 
-export function decodeJson(text: string, options?: MapOptions): MappedSpans {
+/** A body as received (bytes) must be UTF-8, as JSON (RFC 8259) requires: otherwise 400. */
+export function decodeJson(body: Uint8Array | string, options?: MapOptions): MappedSpans {
+  let text: string;
+  if (typeof body === 'string') {
+    text = body;
+  } else {
+    if (!isUtf8(body)) throw new DecodeError('request body is not valid UTF-8, as OTLP/JSON must be');
+    text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  }
   const { request, invalidSpans } = parseOtlpJson(text);
   return mapExportRequest(request, invalidSpans, options);
 }

@@ -1,5 +1,5 @@
 import protojson from 'protobufjs/ext/protojson.js';
-import { DecodeError } from './decode-error.js';
+import { DecodeError, explainDecodeFailure } from './decode-error.js';
 import { hexToBase64 } from './hex-id.js';
 import { otlpSchema } from './otlp-schema.js';
 import type { OtlpExportTraceRequest } from './otlp-types.js';
@@ -27,6 +27,34 @@ const LINK_ID_FIELDS = [
   ['spanId', 'span_id'],
 ] as const;
 
+/** A `\uD800`..`\uDFFF` escape, or a surrogate already in the text: lone ones may follow. */
+const SURROGATE_HINT = /\\u[dD][89a-fA-F]|[\ud800-\udfff]/;
+const SURROGATE = /[\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * JSON may escape half of a surrogate pair (`"\ud800"`), which has no UTF-8 form: stored
+ * as is, ClickHouse would hold invalid UTF-8. Such halves become U+FFFD, as in protobuf
+ * strings. Walked with an explicit stack (a JSON.parse reviver recurses, and overflows on
+ * deep nesting), and only when the text hints at a surrogate.
+ */
+function replaceLoneSurrogates(tree: unknown): void {
+  const pending: unknown[] = [tree];
+  while (pending.length > 0) {
+    const node = pending.pop();
+    if (typeof node !== 'object' || node === null) continue;
+    const container = node as Record<string, unknown>;
+    for (const key of Object.keys(container)) {
+      const value = container[key];
+      if (typeof value === 'string') {
+        if (SURROGATE.test(value)) container[key] = value.replace(LONE_SURROGATE, '\ufffd');
+      } else if (typeof value === 'object' && value !== null) {
+        pending.push(value);
+      }
+    }
+  }
+}
+
 export function parseOtlpJson(text: string): ParsedJsonRequest {
   let tree: unknown;
   try {
@@ -34,6 +62,7 @@ export function parseOtlpJson(text: string): ParsedJsonRequest {
   } catch (error) {
     throw new DecodeError(`request body is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
+  if (SURROGATE_HINT.test(text)) replaceLoneSurrogates(tree);
   if (!isObject(tree)) throw new DecodeError('request body must be a JSON object (ExportTraceServiceRequest)');
 
   const invalidSpans = rewriteHexIds(tree);
@@ -42,7 +71,7 @@ export function parseOtlpJson(text: string): ParsedJsonRequest {
     const message = protojson.fromJson(otlpSchema().exportTraceServiceRequest, tree, { ignoreUnknownFields: true });
     request = message as unknown as OtlpExportTraceRequest;
   } catch (error) {
-    throw new DecodeError(`request body is not an OTLP/JSON ExportTraceServiceRequest: ${(error as Error).message}`, {
+    throw new DecodeError(`request body is not an OTLP/JSON ExportTraceServiceRequest: ${explainDecodeFailure((error as Error).message)}`, {
       cause: error,
     });
   }

@@ -1,6 +1,6 @@
 import { INSTANCE_ATTRIBUTE, PROJECT_ATTRIBUTE, resolveProject } from '../pipeline/project.js';
 import type { SpanEventRow, SpanLinkRow, SpanRow } from '../pipeline/span-row.js';
-import { attributesToRecord, findAttributeString } from './attribute-values.js';
+import { AttributeFlattener } from './attribute-values.js';
 import { bytesToHex, idToHexOrEmpty, isAllZero } from './hex-id.js';
 import { exceedsInt64, uint64DifferenceToDecimal, uint64ToDecimal } from './int64-format.js';
 import type { OtlpExportTraceRequest, OtlpSpan, OtlpSpanEvent, OtlpSpanLink } from './otlp-types.js';
@@ -17,10 +17,15 @@ export interface MappedSpans {
   rejected: number;
   /** Why, one entry per refused span, capped at `MAX_REJECT_REASONS` entries. */
   rejectReasons: string[];
+  /** Attribute values stored altered: cut at `maxAttributeValueLength`, or nested too deep. */
+  truncatedValues: number;
 }
 
 /** Enough to diagnose a misbehaving client without letting one request build a huge message. */
 export const MAX_REJECT_REASONS = 10;
+
+/** The config's default `receivers.otlp.max_attribute_value_length`. */
+export const DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH = 65_536;
 
 /**
  * Reasons for spans found unusable before mapping (OTLP/JSON ids that are not hex), keyed
@@ -47,6 +52,8 @@ export interface MapOptions {
   project?: string;
   /** This replica's `service.instance_id`, stamped on every resource. */
   instanceId?: string;
+  /** Longer attribute values are cut with a marker (see `truncateValue`). Default: no limit. */
+  maxAttributeValueLength?: number;
 }
 
 /** What rows of one scope share. */
@@ -63,16 +70,17 @@ interface ScopeContext {
  * (`spanscore.instance`), overwriting whatever the client sent under those keys.
  */
 export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: PreRejectedSpans, options: MapOptions = {}): MappedSpans {
-  const result: MappedSpans = { rows: [], rejected: 0, rejectReasons: [] };
+  const result: MappedSpans = { rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0 };
   const resourceSpansList = request.resourceSpans ?? [];
+  const attributes = new AttributeFlattener(options.maxAttributeValueLength);
 
   for (let r = 0; r < resourceSpansList.length; r++) {
     const resourceSpans = resourceSpansList[r];
     const scopeSpansList = resourceSpans?.scopeSpans;
     if (scopeSpansList == null || scopeSpansList.length === 0) continue;
-    const resourceAttributes = resourceSpans?.resource?.attributes;
-    const resourceRecord = attributesToRecord(resourceAttributes);
-    const serviceName = findAttributeString(resourceAttributes, 'service.name') ?? '';
+    const resourceRecord = attributes.toRecord(resourceSpans?.resource?.attributes);
+    // The map keeps the first of duplicate keys, as the Collector's lookup of service.name does.
+    const serviceName = Object.hasOwn(resourceRecord, 'service.name') ? resourceRecord['service.name']! : '';
     resourceRecord[PROJECT_ATTRIBUTE] = resolveProject(options.project, resourceRecord[PROJECT_ATTRIBUTE], serviceName);
     if (options.instanceId !== undefined) resourceRecord[INSTANCE_ATTRIBUTE] = options.instanceId;
 
@@ -98,15 +106,16 @@ export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: 
           }
           continue;
         }
-        result.rows.push(toSpanRow(span, scope));
+        result.rows.push(toSpanRow(span, scope, attributes));
       }
     }
   }
+  result.truncatedValues = attributes.alteredValues;
   return result;
 }
 
 /** Only called for spans `invalidSpanReason` accepted (ids of the right length, a name). */
-function toSpanRow(span: OtlpSpan, scope: ScopeContext): SpanRow {
+function toSpanRow(span: OtlpSpan, scope: ScopeContext, attributes: AttributeFlattener): SpanRow {
   return {
     Timestamp: uint64ToDecimal(span.startTimeUnixNano),
     TraceId: bytesToHex(span.traceId ?? []),
@@ -119,12 +128,12 @@ function toSpanRow(span: OtlpSpan, scope: ScopeContext): SpanRow {
     ResourceAttributes: scope.resourceAttributes,
     ScopeName: scope.scopeName,
     ScopeVersion: scope.scopeVersion,
-    SpanAttributes: attributesToRecord(span.attributes),
+    SpanAttributes: attributes.toRecord(span.attributes),
     Duration: uint64DifferenceToDecimal(span.endTimeUnixNano, span.startTimeUnixNano),
     StatusCode: enumName(STATUS_CODE_NAMES, span.status?.code),
     StatusMessage: span.status?.message ?? '',
-    Events: mapEvents(span.events),
-    Links: mapLinks(span.links),
+    Events: mapEvents(span.events, attributes),
+    Links: mapLinks(span.links, attributes),
   };
 }
 
@@ -176,7 +185,7 @@ function enumName(names: readonly string[], value: number | null | undefined): s
   return names[value ?? 0] ?? '';
 }
 
-function mapEvents(events: readonly (OtlpSpanEvent | null | undefined)[] | null | undefined): SpanEventRow[] {
+function mapEvents(events: readonly (OtlpSpanEvent | null | undefined)[] | null | undefined, attributes: AttributeFlattener): SpanEventRow[] {
   const rows: SpanEventRow[] = [];
   if (events == null) return rows;
   for (const event of events) {
@@ -184,13 +193,13 @@ function mapEvents(events: readonly (OtlpSpanEvent | null | undefined)[] | null 
     rows.push({
       Timestamp: uint64ToDecimal(event.timeUnixNano),
       Name: event.name ?? '',
-      Attributes: attributesToRecord(event.attributes),
+      Attributes: attributes.toRecord(event.attributes),
     });
   }
   return rows;
 }
 
-function mapLinks(links: readonly (OtlpSpanLink | null | undefined)[] | null | undefined): SpanLinkRow[] {
+function mapLinks(links: readonly (OtlpSpanLink | null | undefined)[] | null | undefined, attributes: AttributeFlattener): SpanLinkRow[] {
   const rows: SpanLinkRow[] = [];
   if (links == null) return rows;
   for (const link of links) {
@@ -199,7 +208,7 @@ function mapLinks(links: readonly (OtlpSpanLink | null | undefined)[] | null | u
       TraceId: idToHexOrEmpty(link.traceId),
       SpanId: idToHexOrEmpty(link.spanId),
       TraceState: link.traceState ?? '',
-      Attributes: attributesToRecord(link.attributes),
+      Attributes: attributes.toRecord(link.attributes),
     });
   }
   return rows;

@@ -30,6 +30,11 @@ export interface ScoreRecorderOptions {
   maxBackoffMs?: number;
   /** Scores held while ClickHouse is unreachable; beyond that new ones are lost. Default 100,000. */
   maxPendingRows?: number;
+  /**
+   * Told of every score given up on (buffer full, retries exhausted, shutdown deadline), so
+   * that scoring recovery can look for them in ClickHouse soon. Must not throw.
+   */
+  onLost?: (records: readonly ScoreRecord[]) => void;
 }
 
 /** Names the scoring spans' instrumentation scope, the way an OTel SDK names itself. */
@@ -51,6 +56,7 @@ export function toScoreRecord(
   outcome: ScoreOutcome,
   source: ScoreSource,
   scoredAtNs: string = epochNanos(),
+  recovered = false,
 ): ScoreRecord {
   const scoringSpanId = randomBytes(8).toString('hex');
   const details = JSON.stringify(outcome.metadata ?? {});
@@ -71,6 +77,9 @@ export function toScoreRecord(
   attributes['spanscore.source'] = source;
   attributes['spanscore.details'] = details;
   if (failed) attributes['spanscore.error'] = outcome.error;
+  // Source stays `online` (a recovered score is the online score, only late, and must not
+  // drop out of dashboards that filter on it); the scoring span says it came from recovery.
+  if (recovered) attributes['spanscore.recovered'] = 'true';
 
   const span: SpanRow = {
     Timestamp: outcome.startedAt,
@@ -131,8 +140,18 @@ export class ScoreRecorder {
   readonly #initialBackoffMs: number;
   readonly #maxBackoffMs: number;
   readonly #maxPendingRows: number;
+  readonly #onLost: ScoreRecorderOptions['onLost'];
   #pending: ScoreRecord[] = [];
+  /** Scores taken into #pending so far, and how many of those have been written or lost. */
+  #recordedCount = 0;
+  #settledCount = 0;
+  /** Inserts that failed at least once and are still being retried. */
+  #retryingInserts = 0;
   #writing: Promise<void> | undefined;
+  /** The scores of the insert in progress. */
+  #writingRecords: ScoreRecord[] = [];
+  /** An insert still running at the shutdown deadline: already reported lost, not to be again. */
+  #abandoned: ScoreRecord[] | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Past this (epoch ms) retries stop; set by `shutdown`. */
   #deadline = Number.POSITIVE_INFINITY;
@@ -151,6 +170,7 @@ export class ScoreRecorder {
     this.#initialBackoffMs = options.initialBackoffMs ?? 2_000;
     this.#maxBackoffMs = options.maxBackoffMs ?? 16_000;
     this.#maxPendingRows = options.maxPendingRows ?? 100_000;
+    this.#onLost = options.onLost;
   }
 
   /** Scores waiting for an insert (not counting one in progress). */
@@ -158,9 +178,14 @@ export class ScoreRecorder {
     return this.#pending.length;
   }
 
+  /** True while inserts are failing and being retried, or scores were refused for a full buffer. */
+  get backlogged(): boolean {
+    return this.#retryingInserts > 0 || this.#overflow.length > 0;
+  }
+
   /** Queues the score of `scored` for writing; returns the rows it will write. Never throws. */
-  record(scored: SpanRow, rule: string, outcome: ScoreOutcome, source: ScoreSource = 'online'): ScoreRecord {
-    const record = toScoreRecord(scored, rule, outcome, source);
+  record(scored: SpanRow, rule: string, outcome: ScoreOutcome, source: ScoreSource = 'online', recovered = false): ScoreRecord {
+    const record = toScoreRecord(scored, rule, outcome, source, undefined, recovered);
     if (this.#closed) {
       this.#lose([record], 'the score recorder is shut down');
       return record;
@@ -168,14 +193,32 @@ export class ScoreRecorder {
     if (this.#pending.length >= this.#maxPendingRows) {
       this.#metrics.scoreWriteFailures.inc();
       this.#overflow.push(record);
+      this.#reportLost([record]);
       return record;
     }
     this.#pending.push(record);
+    this.#recordedCount++;
     if (this.#writing === undefined) {
       if (this.#pending.length >= this.#maxBatchRows) this.#startWrite();
       else this.#armTimer();
     }
     return record;
+  }
+
+  /**
+   * Resolves once every score recorded before the call has been written or given up on,
+   * without waiting for the flush interval. Unlike `flush` it does not wait for scores
+   * recorded meanwhile, so it ends under a steady flow of new ones.
+   */
+  async settle(): Promise<void> {
+    const target = this.#recordedCount;
+    while (this.#settledCount < target && !this.#closed) {
+      if (this.#writing === undefined) {
+        if (this.#pending.length === 0) return;
+        this.#startWrite();
+      }
+      await this.#writing;
+    }
   }
 
   /** Writes everything pending and waits for it (retries included). */
@@ -205,7 +248,13 @@ export class ScoreRecorder {
       await Promise.race([this.#writing, new Promise<void>((resolve) => (timer = setTimeout(resolve, remaining)))]);
       clearTimeout(timer);
     }
+    if (this.#writing !== undefined) {
+      // A hung insert may still land, but nothing will tell: count them, recovery looks anyway.
+      this.#abandoned = this.#writingRecords;
+      this.#lose(this.#abandoned, 'shutdown deadline passed while they were being written (they may or may not be stored)');
+    }
     if (this.#pending.length > 0) this.#lose(this.#pending.splice(0), 'shutdown deadline passed before they were written');
+    this.#settledCount = this.#recordedCount;
     this.#logOverflow();
   }
 
@@ -213,7 +262,10 @@ export class ScoreRecorder {
     this.#cancelTimer();
     const records = this.#pending;
     this.#pending = [];
+    const upTo = this.#recordedCount;
+    this.#writingRecords = records;
     this.#writing = this.#write(records).finally(() => {
+      this.#settledCount = upTo;
       this.#writing = undefined;
       if (this.#closed || this.#pending.length === 0) return;
       if (this.#pending.length >= this.#maxBatchRows) this.#startWrite();
@@ -228,7 +280,7 @@ export class ScoreRecorder {
       this.#insertWithRetry('otel_traces', () => this.#storage.insertSpans(records.map((record) => record.span))),
     ]);
     const failed = [scores, spans].filter((result) => !result.ok);
-    if (failed.length === 0) return;
+    if (failed.length === 0 || records === this.#abandoned) return;
     this.#lose(
       records,
       `insert into ${failed.map((result) => result.table).join(' and ')} failed after retries`,
@@ -241,25 +293,42 @@ export class ScoreRecorder {
     insert: () => Promise<void>,
   ): Promise<{ ok: true; table: string } | { ok: false; table: string; error: unknown }> {
     let backoffMs = this.#initialBackoffMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await insert();
-        return { ok: true, table };
-      } catch (error) {
-        const waitMs = backoffMs * (0.8 + 0.4 * Math.random());
-        if (attempt >= this.#maxAttempts || Date.now() + waitMs > this.#deadline) return { ok: false, table, error };
-        this.#logger.warn({ err: error, table, attempt, retryInMs: Math.round(waitMs) }, 'score insert failed; retrying');
-        await this.#sleep(waitMs);
-        if (Date.now() >= this.#deadline) return { ok: false, table, error };
-        backoffMs = Math.min(backoffMs * 2, this.#maxBackoffMs);
+    let retrying = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await insert();
+          return { ok: true, table };
+        } catch (error) {
+          const waitMs = backoffMs * (0.8 + 0.4 * Math.random());
+          if (attempt >= this.#maxAttempts || Date.now() + waitMs > this.#deadline) return { ok: false, table, error };
+          if (!retrying) this.#retryingInserts++;
+          retrying = true;
+          this.#logger.warn({ err: error, table, attempt, retryInMs: Math.round(waitMs) }, 'score insert failed; retrying');
+          await this.#sleep(waitMs);
+          if (Date.now() >= this.#deadline) return { ok: false, table, error };
+          backoffMs = Math.min(backoffMs * 2, this.#maxBackoffMs);
+        }
       }
+    } finally {
+      if (retrying) this.#retryingInserts--;
     }
   }
 
   #lose(records: ScoreRecord[], reason: string, error?: unknown): void {
     this.#metrics.scoreWriteFailures.inc(records.length);
-    // One entry per lost batch, listing every score's ids, so a later recovery can find them.
+    // One entry per lost batch, listing every score's ids, so they can be looked for by hand.
     this.#logger.error({ err: error, lost: records.map(idsOf) }, `${records.length} score(s) not written: ${reason}`);
+    this.#reportLost(records);
+  }
+
+  #reportLost(records: readonly ScoreRecord[]): void {
+    if (this.#onLost === undefined) return;
+    try {
+      this.#onLost(records);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'reporting lost scores failed');
+    }
   }
 
   #logOverflow(): void {

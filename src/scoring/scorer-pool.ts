@@ -6,8 +6,11 @@ import { Piscina } from 'piscina';
 import type { Logger } from '../admin/logger.js';
 import type { WorkerScorerSpec as ScorerSpec } from './rule-spec.js';
 import type { ScoreOutcome } from './scorer-args.js';
-import { CallProgress, timedOutMessage, type ScorerBatch, type ScorerTask, type ScorerTaskResult } from './scorer-worker.js';
+import { timedOutMessage, type ScorerBatch, type ScorerTask } from './scorer-worker.js';
 import { epochNanos, toEpochNanos } from './epoch-clock.js';
+import { CallProgress, newCallProgress, type ScorerBatchReply, type ScorerTaskResult } from './scorer-pool-protocol.js';
+import { crashDescription, publishedFault, runningCall, workerResourceLimits, type Culprit, type PublishedFault } from './scorer-pool-faults.js';
+import { ResultInbox } from './scorer-pool-inbox.js';
 
 export type { ScorerTask } from './scorer-worker.js';
 
@@ -24,23 +27,36 @@ export interface ScorerPoolOptions {
    * copying the batch. Default 1,000 ms.
    */
   dispatchGraceMs?: number;
+  /**
+   * Heap limit of each worker thread, MiB (config `scoring.worker_memory_mib`). A scorer that
+   * allocates past it kills its thread only. Default 256.
+   */
+  workerMemoryMib?: number;
 }
 
 export const DEFAULT_TASK_TIMEOUT_MS = 10_000;
 export const DEFAULT_DISPATCH_GRACE_MS = 1_000;
+export const DEFAULT_WORKER_MEMORY_MIB = 256;
+/**
+ * Bounds the wait for streamed results: those of a finished call (already posted, so only a
+ * stalled event loop here would make it matter), or those a dying thread posted, which are
+ * all in once it has exited; in practice a few milliseconds.
+ */
+const RESULTS_AFTER_DEATH_MS = 1_000;
 /** How often running calls are checked against their deadline: the timeout's precision. */
 const WATCHDOG_INTERVAL_MS = 20;
 
-/** The call pinned as the reason a worker call failed. */
-interface Culprit {
-  position: number;
-  /** hrtime (ns) when it started. */
-  startedHr: bigint;
-}
-
 type WorkerCall =
   | { ok: true; results: ScorerTaskResult[] }
-  | { ok: false; reason: 'timeout' | 'crash' | 'closed'; error: unknown; culprit?: Culprit };
+  | {
+      ok: false;
+      /** What the call finished before it failed. */
+      results: ScorerTaskResult[];
+      reason: 'timeout' | 'crash' | 'closed';
+      error: unknown;
+      culprit?: Culprit;
+      fault?: PublishedFault;
+    };
 
 /** A worker call the watchdog is watching. */
 interface WatchedCall {
@@ -59,12 +75,20 @@ interface WatchedCall {
  * running and since when, and a watchdog here terminates the thread as soon as THAT call
  * passes ITS deadline: the culprit gets `timed out after N ms` and the rest of its batch is
  * run again (one worker call, watched the same way), so batch-mates still get real scores.
- * Piscina replaces terminated threads. A thread that dies inside a call is handled alike.
+ * Piscina replaces terminated threads.
  *
- * Faults the watchdog cannot pin on a call (a hang after an `await` or while importing a user
- * module, a crash between calls) hit the backstop: a deadline on the whole worker call of the
- * LONGEST deadline among its calls plus grace, after which its calls are re-run one per worker
- * call, each with its own deadline, which isolates the culprit. The max rather than the sum:
+ * A thread that dies (a throw in a callback, an unhandled rejection, `process.exit()`, heap
+ * exhaustion past `workerMemoryMib`) is handled alike. The culprit is the call the dying
+ * thread blamed in its last JavaScript (WorkerCall traces callbacks back to their call), else
+ * the synchronous call it died in (out of memory), else the only call of its worker call.
+ * Results the thread finished and posted before dying are kept, not run again (see
+ * WorkerCall for what a crash can still lose).
+ *
+ * Faults that cannot be pinned on a call (a hang after an `await` or while importing a user
+ * module, running out of memory in async code, a crash between calls) lead to re-running the
+ * unfinished calls one per worker call, each with its own deadline, which isolates the culprit
+ * at the price of running it twice. A hang is caught by the backstop: a deadline on the whole
+ * worker call of the LONGEST deadline among its calls plus grace. The max rather than the sum:
  * a healthy batch takes about its slowest call, since async calls overlap in the worker and a
  * sync call cannot overrun its deadline without the watchdog noticing; the sum would let a
  * hang hold a thread for 64 deadlines while the queue sheds. Its only cost is a false alarm
@@ -76,14 +100,16 @@ interface WatchedCall {
  */
 export class ScorerPool {
   readonly workers: number;
-  readonly #piscina: Piscina<ScorerBatch, ScorerTaskResult[]>;
+  readonly #piscina: Piscina<ScorerBatch, ScorerBatchReply>;
   readonly #specs: Map<string, ScorerSpec>;
   readonly #graceMs: number;
+  readonly #memoryMib: number;
   readonly #logger: Logger;
   readonly #slotWaiters: Array<() => void> = [];
   #freeSlots: number;
   readonly #watched = new Set<WatchedCall>();
   #watchdog: NodeJS.Timeout | undefined;
+  readonly #inbox: ResultInbox;
   #closed = false;
 
   constructor(options: ScorerPoolOptions) {
@@ -93,9 +119,10 @@ export class ScorerPool {
       options.scorers.map((spec) => [spec.name, { ...spec, timeoutMs: spec.timeoutMs > 0 ? spec.timeoutMs : defaultTimeoutMs }]),
     );
     this.#graceMs = options.dispatchGraceMs ?? DEFAULT_DISPATCH_GRACE_MS;
+    this.#memoryMib = options.workerMemoryMib ?? DEFAULT_WORKER_MEMORY_MIB;
     this.#logger = options.logger;
     this.#freeSlots = this.workers;
-    this.#piscina = new Piscina<ScorerBatch, ScorerTaskResult[]>({
+    this.#piscina = new Piscina<ScorerBatch, ScorerBatchReply>({
       filename: scorerWorkerFilename(),
       minThreads: this.workers,
       maxThreads: this.workers,
@@ -103,9 +130,17 @@ export class ScorerPool {
       // 'async' keeps the worker's event loop turning between batches, so a user scorer's
       // background work (keep-alive sockets, an abandoned timed-out call) cannot wedge it.
       atomics: 'async',
+      resourceLimits: workerResourceLimits(this.#memoryMib),
     });
-    // Piscina emits 'error' for a worker that fails while idle; unhandled it would crash us.
-    this.#piscina.on('error', (error: unknown) => this.#logger.error({ err: error }, 'scorer worker failed'));
+    this.#inbox = new ResultInbox(this.#piscina);
+    // Piscina emits 'error' for a worker that fails while idle (a timer left behind by a
+    // finished call); unhandled it would crash us. Piscina replaces the thread.
+    this.#piscina.on('error', (error: unknown) => this.#logger.error({ err: error }, 'scorer worker failed between calls'));
+  }
+
+  /** Worker threads alive or starting now; Piscina keeps it at `workers`, replacing those that die. */
+  get threads(): number {
+    return this.#piscina.threads.length;
   }
 
   /** Outcomes by task id, one entry per task. Never rejects: faults become error outcomes. */
@@ -129,64 +164,89 @@ export class ScorerPool {
     await this.#piscina.destroy();
   }
 
-  async #run(tasks: ScorerTask[], into: Map<number, ScoreOutcome[]>): Promise<void> {
+  /**
+   * `trustForeign`: a crash the worker blamed on a call of an earlier batch clears this
+   * batch, once; should its re-run fail the same way, the claim is not taken again.
+   */
+  async #run(tasks: ScorerTask[], into: Map<number, ScoreOutcome[]>, trustForeign = true): Promise<void> {
     const startedAt = epochNanos();
     const startedHr = process.hrtime.bigint();
     const call = await this.#callWorker(tasks);
+    for (const result of call.results) into.set(result.id, result.outcomes);
     if (call.ok) {
-      this.#collect(tasks, call.results, into);
+      for (const task of tasks) {
+        if (!into.has(task.id)) into.set(task.id, [failedOutcome(task.scorer, `scorer "${task.scorer}" produced no result (worker bug)`, epochNanos(), 0)]);
+      }
       return;
     }
+    const unfinished = tasks.filter((task) => !into.has(task.id));
     if (call.reason === 'closed') {
-      for (const task of tasks) into.set(task.id, [this.#closedOutcome(task, startedAt, startedHr)]);
+      for (const task of unfinished) into.set(task.id, [this.#closedOutcome(task, startedAt, startedHr)]);
       return;
     }
+    const foreign = call.fault?.foreign === true && trustForeign;
     // Alone in its call, a task is its own culprit.
-    const culprit = call.culprit ?? (tasks.length === 1 ? { position: 0, startedHr } : undefined);
+    const culprit = call.culprit ?? (tasks.length === 1 && !foreign ? { position: 0, startedHr } : undefined);
     if (culprit !== undefined) {
       const task = tasks[culprit.position]!;
-      into.set(task.id, [this.#faultOutcome(task, call.reason, call.error, culprit.startedHr)]);
-      const rest = tasks.filter((_, position) => position !== culprit.position);
+      // Replaces a result it may have posted: what it scheduled killed the thread after all.
+      into.set(task.id, [this.#faultOutcome(task, call, culprit.startedHr)]);
+      const rest = unfinished.filter((other) => other !== task);
       if (rest.length > 0) await this.#run(rest, into);
       return;
     }
-    this.#logger.warn(
-      { reason: call.reason, err: call.error, tasks: tasks.length, scorers: [...new Set(tasks.map((task) => task.scorer))] },
-      'scorer batch failed without a culprit; re-running its calls one by one',
-    );
-    await Promise.all(tasks.map((task) => this.#run([task], into)));
+    if (unfinished.length === 0) return;
+    const context = { reason: call.reason, err: call.error, tasks: unfinished.length, scorers: [...new Set(unfinished.map((task) => task.scorer))] };
+    if (foreign) {
+      this.#logger.warn(context, 'a scorer call of an earlier batch crashed its worker; re-running the batch it interrupted');
+      await this.#run(unfinished, into, false);
+      return;
+    }
+    this.#logger.warn(context, 'scorer batch failed without a culprit; re-running its unfinished calls one by one');
+    await Promise.all(unfinished.map((task) => this.#run([task], into)));
   }
 
   async #callWorker(tasks: ScorerTask[]): Promise<WorkerCall> {
     await this.#acquireSlot();
     if (this.#closed) {
       this.#releaseSlot();
-      return { ok: false, reason: 'closed', error: undefined };
+      return { ok: false, results: [], reason: 'closed', error: undefined };
     }
     const timeoutsMs = tasks.map((task) => this.#specs.get(task.scorer)!.timeoutMs);
     const watched: WatchedCall = {
-      progress: new BigInt64Array(new SharedArrayBuffer(CallProgress.SLOTS * BigInt64Array.BYTES_PER_ELEMENT)),
+      progress: newCallProgress(),
       timeoutsNs: timeoutsMs.map((ms) => BigInt(ms) * 1_000_000n),
       deadline: new AbortController(),
     };
+    const callId = this.#inbox.open();
     const backstop = setTimeout(() => watched.deadline.abort(), Math.max(...timeoutsMs) + this.#graceMs);
     this.#watch(watched);
+    let reply: ScorerBatchReply;
     try {
-      const results = await this.#piscina.run(
-        { scorers: this.#specsFor(tasks), tasks, progress: watched.progress },
+      reply = await this.#piscina.run(
+        { scorers: this.#specsFor(tasks), tasks, progress: watched.progress, call: callId },
         { signal: watched.deadline.signal },
       );
-      return { ok: true, results };
     } catch (error) {
-      if (this.#closed) return { ok: false, reason: 'closed', error };
-      if (watched.deadline.signal.aborted) return { ok: false, reason: 'timeout', error, culprit: watched.culprit };
-      // The thread died: if it died inside a call, that call is the culprit.
-      return { ok: false, reason: 'crash', error, culprit: runningCall(watched.progress) };
-    } finally {
-      clearTimeout(backstop);
-      this.#unwatch(watched);
-      this.#releaseSlot();
+      // The thread is gone (or the pool closed): the slot is free before we wait for what it posted.
+      this.#endCall(watched, backstop);
+      const thread = Number(Atomics.load(watched.progress, CallProgress.THREAD));
+      if (this.#closed) return { ok: false, results: await this.#inbox.collect(callId, { count: 0 }, 0), reason: 'closed', error };
+      const results = await this.#inbox.collect(callId, { thread }, RESULTS_AFTER_DEATH_MS);
+      if (watched.deadline.signal.aborted) return { ok: false, results, reason: 'timeout', error, culprit: watched.culprit };
+      const fault = publishedFault(watched.progress);
+      // The thread died: blamed on the call it named, else on the synchronous call it died in.
+      return { ok: false, results, reason: 'crash', error, fault, culprit: fault?.culprit ?? runningCall(watched.progress) };
     }
+    this.#endCall(watched, backstop);
+    const streamed = await this.#inbox.collect(callId, { count: reply.streamed }, RESULTS_AFTER_DEATH_MS);
+    return { ok: true, results: streamed.length > 0 ? [...streamed, ...reply.results] : reply.results };
+  }
+
+  #endCall(watched: WatchedCall, backstop: NodeJS.Timeout): void {
+    clearTimeout(backstop);
+    this.#unwatch(watched);
+    this.#releaseSlot();
   }
 
   #watch(call: WatchedCall): void {
@@ -219,21 +279,13 @@ export class ScorerPool {
     }
   }
 
-  #faultOutcome(task: ScorerTask, reason: 'timeout' | 'crash', error: unknown, startedHr: bigint): ScoreOutcome {
+  #faultOutcome(task: ScorerTask, call: Extract<WorkerCall, { ok: false }>, startedHr: bigint): ScoreOutcome {
     const spec = this.#specs.get(task.scorer)!;
     const durationNs = Number(process.hrtime.bigint() - startedHr);
     const startedAt = toEpochNanos(startedHr);
-    if (reason === 'timeout') return failedOutcome(spec.name, timedOutMessage(spec), startedAt, durationNs);
-    return failedOutcome(spec.name, `scorer "${spec.name}" crashed its worker: ${errorText(error)}`, startedAt, durationNs);
-  }
-
-  #collect(tasks: ScorerTask[], results: ScorerTaskResult[], into: Map<number, ScoreOutcome[]>): void {
-    for (const result of results) into.set(result.id, result.outcomes);
-    for (const task of tasks) {
-      if (!into.has(task.id)) {
-        into.set(task.id, [failedOutcome(task.scorer, `scorer "${task.scorer}" produced no result (worker bug)`, epochNanos(), 0)]);
-      }
-    }
+    if (call.reason === 'timeout') return failedOutcome(spec.name, timedOutMessage(spec), startedAt, durationNs);
+    const why = crashDescription(spec, call.error, call.fault, this.#memoryMib);
+    return failedOutcome(spec.name, `scorer "${spec.name}" crashed its worker: ${why}`, startedAt, durationNs);
   }
 
   #specsFor(tasks: ScorerTask[]): ScorerSpec[] {
@@ -262,13 +314,6 @@ export class ScorerPool {
   }
 }
 
-/** The synchronous call a worker has published as running, if any. */
-function runningCall(progress: BigInt64Array): Culprit | undefined {
-  const running = Atomics.load(progress, CallProgress.RUNNING);
-  if (running === 0n) return undefined;
-  return { position: Number(running) - 1, startedHr: Atomics.load(progress, CallProgress.STARTED) };
-}
-
 /**
  * Where the compiled worker is. From `dist/scoring/scorer-pool.js` it sits alongside. When
  * this module runs as TypeScript source (vitest loads `src/scoring/scorer-pool.ts`), the
@@ -288,8 +333,4 @@ function scorerWorkerFilename(): string {
 
 function failedOutcome(scorer: string, error: string, startedAt: string, durationNs: number): ScoreOutcome {
   return { scorer, score: null, error, metadata: {}, durationNs, startedAt };
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -3,9 +3,10 @@
  *
  * Runs in a worker thread, so a CPU-heavy or hanging scorer cannot stall ingestion; the pool
  * (scorer-pool.ts) stops synchronous hangs by terminating the thread, watching the progress
- * this worker publishes. Here we only enforce what can be enforced without killing the
- * thread: async scorers race their deadline, and a synchronous call that overran it but
- * returned before the watchdog noticed is reported as timed out all the same.
+ * this worker publishes, and pins crashes on the call they came from (WorkerCall). Here we
+ * only enforce what can be enforced without killing the thread: async scorers race their
+ * deadline, and a synchronous call that overran it but returned before the watchdog noticed
+ * is reported as timed out all the same.
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
@@ -14,6 +15,10 @@ import type { ScoreOutcome, ScorerArgs } from './scorer-args.js';
 import type { ScorerFunction } from './scorer-function.js';
 import type { WorkerScorerSpec as ScorerSpec } from './rule-spec.js';
 import { epochNanos } from './epoch-clock.js';
+import type { ScorerBatchReply, ScorerTaskResult } from './scorer-pool-protocol.js';
+import { WorkerCall } from './scorer-pool-worker-call.js';
+
+export type { ScorerTaskResult } from './scorer-pool-protocol.js';
 
 /** One scorer call. `id` is unique within its batch and echoed in the result. */
 export interface ScorerTask {
@@ -28,24 +33,13 @@ export interface ScorerBatch {
   scorers: ScorerSpec[];
   tasks: ScorerTask[];
   /**
-   * Shared with the pool's watchdog (a SharedArrayBuffer): which synchronous call is running
-   * and since when, so that a hang is caught at its own deadline and pinned on its own task.
-   * Layout: see `CallProgress`.
+   * Shared with the pool (a SharedArrayBuffer): which synchronous call is running and since
+   * when, so that a hang is caught at its own deadline and pinned on its own task, and which
+   * task a crash came from. Layout: `CallProgress`.
    */
   progress?: BigInt64Array;
-}
-
-/**
- * Slots of `ScorerBatch.progress`. RUNNING holds the running synchronous call's position in
- * `tasks` plus one (0 = none), STARTED its `process.hrtime.bigint()` start, the same
- * monotonic clock in every thread of the process. STARTED is written before RUNNING, and read
- * after it, so a reader never pairs a call with an older start.
- */
-export const CallProgress = { RUNNING: 0, STARTED: 1, SLOTS: 2 } as const;
-
-export interface ScorerTaskResult {
-  id: number;
-  outcomes: ScoreOutcome[];
+  /** Tags the results streamed while the batch runs; none streamed without it. */
+  call?: number;
 }
 
 /** The text every "bad return value" error shares, so users can grep for it. */
@@ -59,19 +53,28 @@ export const NOT_A_SCORE = 'not a score (a number in 0..1, null, {score}, or [{n
  */
 const resolvedScorers = new Map<string, Promise<ScorerFunction>>();
 
-export default async function runScorerBatch(batch: ScorerBatch): Promise<ScorerTaskResult[]> {
+export default async function runScorerBatch(batch: ScorerBatch): Promise<ScorerBatchReply> {
+  const call = new WorkerCall(batch.progress, batch.call);
   const scorers = new Map(batch.scorers.map((spec) => [spec.name, { spec, resolved: resolveScorer(spec) }]));
-  // Calls start in order and async ones overlap: a batch of LLM judges waits for the slowest
-  // call, not for the sum. Synchronous scorers run to completion one after the other anyway.
-  return Promise.all(
-    batch.tasks.map(async (task, position): Promise<ScorerTaskResult> => {
-      const scorer = scorers.get(task.scorer);
-      if (scorer === undefined) {
-        return { id: task.id, outcomes: [failure(task.scorer, `scorer "${task.scorer}" is not configured`, epochNanos(), 0)] };
-      }
-      return { id: task.id, outcomes: await runTask(scorer.spec, scorer.resolved, task.args, position, batch.progress) };
-    }),
-  );
+  try {
+    // Calls start in order and async ones overlap: a batch of LLM judges waits for the slowest
+    // call, not for the sum. Synchronous scorers run to completion one after the other anyway.
+    await Promise.all(
+      batch.tasks.map(async (task, position): Promise<void> => {
+        // Handed over the moment they exist, not an await later: synchronous calls run back to
+        // back, and what finished before a hang must be there to stream when it starts.
+        const done = (outcomes: ScoreOutcome[]) => call.finished({ id: task.id, outcomes } satisfies ScorerTaskResult);
+        const scorer = scorers.get(task.scorer);
+        if (scorer === undefined) done([failure(task.scorer, `scorer "${task.scorer}" is not configured`, epochNanos(), 0)]);
+        else await runTask(scorer.spec, scorer.resolved, task.args, position, call, done);
+      }),
+    );
+  } catch (error) {
+    // A worker bug; still end the call, or it would take the blame for later crashes.
+    call.end();
+    throw error;
+  }
+  return call.end();
 }
 
 async function runTask(
@@ -79,13 +82,14 @@ async function runTask(
   resolved: Promise<ScorerFunction>,
   args: ScorerArgs,
   position: number,
-  progress: BigInt64Array | undefined,
-): Promise<ScoreOutcome[]> {
+  call: WorkerCall,
+  done: (outcomes: ScoreOutcome[]) => void,
+): Promise<void> {
   let scorer: ScorerFunction;
   try {
     scorer = await resolved;
   } catch (error) {
-    return [failure(spec.name, `scorer "${spec.name}" could not be loaded: ${messageOf(error)}`, epochNanos(), 0)];
+    return done([failure(spec.name, `scorer "${spec.name}" could not be loaded: ${messageOf(error)}`, epochNanos(), 0)]);
   }
 
   const startedAt = epochNanos();
@@ -93,23 +97,15 @@ async function runTask(
   const elapsedNs = () => Number(process.hrtime.bigint() - start);
   let returned: unknown;
   try {
-    if (progress !== undefined) {
-      Atomics.store(progress, CallProgress.STARTED, start);
-      Atomics.store(progress, CallProgress.RUNNING, BigInt(position + 1));
-    }
-    try {
-      returned = scorer(args);
-    } finally {
-      if (progress !== undefined) Atomics.store(progress, CallProgress.RUNNING, 0n);
-    }
+    returned = call.run(position, start, spec.kind === 'module', () => scorer(args));
     if (isThenable(returned)) returned = await withDeadline(returned, spec.timeoutMs);
   } catch (error) {
     const message = error === TIMED_OUT ? timedOutMessage(spec) : threwMessage(spec, error);
-    return [failure(spec.name, message, startedAt, elapsedNs())];
+    return done([failure(spec.name, message, startedAt, elapsedNs())]);
   }
   const durationNs = elapsedNs();
-  if (durationNs > spec.timeoutMs * 1e6) return [failure(spec.name, timedOutMessage(spec), startedAt, durationNs)];
-  return toOutcomes(spec, returned, startedAt, durationNs);
+  if (durationNs > spec.timeoutMs * 1e6) return done([failure(spec.name, timedOutMessage(spec), startedAt, durationNs)]);
+  done(toOutcomes(spec, returned, startedAt, durationNs));
 }
 
 function resolveScorer(spec: ScorerSpec): Promise<ScorerFunction> {
@@ -229,9 +225,14 @@ export function timedOutMessage(spec: Pick<ScorerSpec, 'name' | 'timeoutMs'>): s
 }
 
 function threwMessage(spec: ScorerSpec, error: unknown): string {
-  if (!(error instanceof Error)) return `scorer "${spec.name}" threw ${shortRepr(error)}`;
+  return `scorer "${spec.name}" threw ${thrownText(spec, error)}`;
+}
+
+/** `Name: message (at file:line:col)` of what a scorer threw; the pool uses it for crashes too. */
+export function thrownText(spec: ScorerSpec, error: unknown): string {
+  if (!(error instanceof Error)) return shortRepr(error);
   const location = spec.kind === 'module' ? throwingFrameIn(error, spec.module) : undefined;
-  return `scorer "${spec.name}" threw ${error.name}: ${error.message}${location === undefined ? '' : ` (at ${location})`}`;
+  return `${error.name}: ${error.message}${location === undefined ? '' : ` (at ${location})`}`;
 }
 
 /**

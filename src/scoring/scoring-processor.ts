@@ -7,7 +7,7 @@ import { runsInWorkers, type MainThreadScorerSpec, type RuleSpec, type ScorerSpe
 import { MainThreadScorerRunner } from './main-thread-scorer-runner.js';
 import type { ScorerStatus } from '../llm/scorer-governor.js';
 import type { ScoreOutcome, ScorerArgs } from './scorer-args.js';
-import { ScoreRecorder, type ScoreRecorderOptions } from './score-recorder.js';
+import { ScoreRecorder, type ScoreRecord, type ScoreRecorderOptions } from './score-recorder.js';
 import type { StoredSpanConsumer } from '../pipeline/span-consumer.js';
 import { ScorerPool } from './scorer-pool.js';
 import { ScoringQueue, type ScoringTask } from './scoring-queue.js';
@@ -17,6 +17,9 @@ import { SpanSelector } from './span-selector.js';
 import { PROJECT_ATTRIBUTE } from '../pipeline/project.js';
 import { TraceIdSampler } from './trace-id-sampler.js';
 import { TraceRuleScheduler } from './trace-rules/trace-rule-scheduler.js';
+import { createProcessorRecovery } from './recovery/processor-recovery.js';
+import type { RecoveryConfig } from './recovery/recovery-types.js';
+import type { ScoringRecovery } from './recovery/scoring-recovery.js';
 
 /**
  * Live counts for one rule, for the admin API. Tasks are (span, scorer) pairs. A trace rule
@@ -51,12 +54,14 @@ export interface ScoringProcessorOptions {
    */
   scorers: Map<string, ScorerSpec>;
   conventions: FieldConventions;
-  /** `query` (optional) reads back today's LLM spend at start, so a restart cannot bypass a budget. */
-  storage: Pick<TraceStorage, 'insertSpans' | 'insertScores'> & Partial<Pick<TraceStorage, 'query'>>;
+  /** `query` (optional) reads back today's LLM spend at start, so a restart cannot bypass a budget; recovery needs it. */
+  storage: Pick<TraceStorage, 'insertSpans' | 'insertScores'> & Partial<Pick<TraceStorage, 'query' | 'ping'>>;
+  /** `registry` (optional) gets spanscore_scoring_recovered_total. */
   metrics: Pick<
     DaemonMetrics,
     'scores' | 'scoringShed' | 'scoringQueueDepth' | 'scoreWriteFailures' | 'llmTokens' | 'llmCost' | 'llmCalls' | 'scorerState' | 'scorerSpentToday' | 'scorerSkipped'
-  >;
+  > &
+    Partial<Pick<DaemonMetrics, 'registry'>>;
   /** Counters to continue from, by rule name (a reload carries those of unchanged rules). */
   initialCounters?: Record<string, RuleCounters>;
   /** Where `autoevals` is looked for (autoevals scorers). Default: the working directory, then spanscore's own. */
@@ -66,6 +71,10 @@ export interface ScoringProcessorOptions {
   workers?: number;
   /** Deadline for scorers whose spec has none. Default 10,000 ms (ScorerPool). */
   taskTimeoutMs?: number;
+  /** True while memory is short (the memory limiter): new scoring tasks are shed before ingestion is refused. */
+  shouldShed?: () => boolean;
+  /** Heap limit of each worker thread, MiB (`scoring.worker_memory_mib`). Default 256 (ScorerPool). */
+  workerMemoryMib?: number;
   /** Extra time per worker call for thread start and module imports. Default 1,000 ms. */
   dispatchGraceMs?: number;
   /** Scorer tasks held before shedding. Default 10,000. */
@@ -77,7 +86,9 @@ export interface ScoringProcessorOptions {
   /** Batches handed to the pool at once. Default `workers * 2`. */
   maxInFlightBatches?: number;
   /** Write batching and retries of scores (ScoreRecorder defaults: 100 ms / 1,000 rows, 5 tries over ~30 s). */
-  recorder?: Omit<ScoreRecorderOptions, 'storage' | 'metrics' | 'logger'>;
+  recorder?: Omit<ScoreRecorderOptions, 'storage' | 'metrics' | 'logger' | 'onLost'>;
+  /** `scoring.recovery`: span rules' missing scores found in ClickHouse and scored (ScoringRecovery). Absent: off. */
+  recovery?: RecoveryConfig;
   /**
    * This replica's `service.instance_id`, which the receivers stamp on every stored span as the
    * resource attribute `spanscore.instance`: trace rules score only the traces whose root span
@@ -125,6 +136,7 @@ export class ScoringProcessor implements StoredSpanConsumer {
   readonly #counters = new Map<string, RuleCounters>();
   readonly #scorerSpecs: ScorerSpec[];
   readonly #recorder: ScoreRecorder;
+  readonly #recovery: ScoringRecovery | undefined;
   #pool: ScorerPool | undefined;
   #mainThread: MainThreadScorerRunner | undefined;
   /** The queue in front of each scorer: the pool's shared one, or the scorer's own. */
@@ -153,7 +165,18 @@ export class ScoringProcessor implements StoredSpanConsumer {
     this.#traceRules = this.#rules.filter((rule) => rule.scope === 'trace');
     this.#traces = this.#traceRules.length > 0 ? this.#createTraceScheduler(options, this.#traceRules) : undefined;
     this.#scorerSpecs = this.#specsUsedBy(this.#rules, options.scorers);
-    this.#recorder = new ScoreRecorder({ ...options.recorder, storage: options.storage, metrics: options.metrics, logger: options.logger });
+    const onLost = (records: readonly ScoreRecord[]) => this.#recovery?.scoresLost(records.map((record) => record.score.Timestamp));
+    this.#recorder = new ScoreRecorder({ ...options.recorder, storage: options.storage, metrics: options.metrics, logger: options.logger, onLost });
+    this.#recovery = createProcessorRecovery({
+      ...options,
+      config: options.recovery,
+      spanRules: this.#spanRules.map((rule) => ({ name: rule.name, scorers: rule.scorers, selects: (span: SpanRow) => selects(rule, span) })),
+      queues: this.#queues,
+      recorder: this.#recorder,
+      registry: options.metrics.registry,
+      scorerStatuses: () => this.scorerStatuses,
+      offer: (task) => this.#state === 'running' && this.#offer(task),
+    });
   }
 
   /**
@@ -171,7 +194,8 @@ export class ScoringProcessor implements StoredSpanConsumer {
     const options = this.#options;
     const workerSpecs = this.#scorerSpecs.filter(runsInWorkers);
     const mainSpecs = this.#scorerSpecs.filter((spec): spec is MainThreadScorerSpec => !runsInWorkers(spec));
-    const common = { metrics: options.metrics, logger: this.#logger, onScored: (task: ScoringTask, outcomes: ScoreOutcome[]) => this.#onScored(task, outcomes), onShed: (task: ScoringTask) => this.#counters.get(task.rule)!.shed++ };
+    const onShed = (task: ScoringTask) => (this.#recovery?.taskDone(task), this.#counters.get(task.rule)!.shed++);
+    const common = { metrics: options.metrics, logger: this.#logger, onScored: (task: ScoringTask, outcomes: ScoreOutcome[]) => this.#onScored(task, outcomes), onShed, ...(options.shouldShed && { shouldShed: options.shouldShed }) };
     if (mainSpecs.length > 0) {
       const runner = new MainThreadScorerRunner({ scorers: mainSpecs, metrics: options.metrics, logger: this.#logger, autoevalsResolveFrom: options.autoevalsResolveFrom ?? [process.cwd(), fileURLToPath(import.meta.url)] });
       this.#mainThread = runner;
@@ -184,12 +208,13 @@ export class ScoringProcessor implements StoredSpanConsumer {
       }
     }
     if (workerSpecs.length > 0) {
-      const pool = new ScorerPool({ workers: options.workers, taskTimeoutMs: options.taskTimeoutMs, dispatchGraceMs: options.dispatchGraceMs, scorers: workerSpecs, logger: this.#logger });
+      const pool = new ScorerPool({ workers: options.workers, taskTimeoutMs: options.taskTimeoutMs, dispatchGraceMs: options.dispatchGraceMs, workerMemoryMib: options.workerMemoryMib, scorers: workerSpecs, logger: this.#logger });
       this.#pool = pool;
       const queue = new ScoringQueue({ ...common, runner: pool, capacity: options.queueCapacity, maxBatchSize: options.maxBatchSize, lingerMs: options.lingerMs, maxInFlightBatches: options.maxInFlightBatches });
       for (const spec of workerSpecs) this.#queues.set(spec.name, queue);
     }
     this.#traces?.start();
+    this.#recovery?.start();
     this.#logger.info(
       { rules: this.#rules.map((rule) => rule.name), scorers: this.#scorerSpecs.map((spec) => spec.name), workers: this.#pool?.workers ?? 0 },
       'scoring started',
@@ -241,6 +266,8 @@ export class ScoringProcessor implements StoredSpanConsumer {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
     this.#traces?.stop();
+    // What it queued drains below; what is left unscored is found again by the next start's sweep.
+    this.#recovery?.stop();
     const deadline = Date.now() + Math.max(0, timeoutMs);
     // Scores are worthless unwritten: keep part of the budget for the last insert.
     const writeReserveMs = Math.min(1_000, timeoutMs / 4);
@@ -278,7 +305,6 @@ export class ScoringProcessor implements StoredSpanConsumer {
     let args: ScorerArgs | undefined;
     for (const rule of this.#spanRules) {
       if (!selects(rule, span, rule.counters)) continue;
-      const counters = rule.counters;
       if (args === undefined) {
         try {
           args = extractScorerArgs(span, this.#options.conventions);
@@ -287,10 +313,8 @@ export class ScoringProcessor implements StoredSpanConsumer {
           return;
         }
       }
-      for (const scorer of rule.scorers) {
-        // A refused task is counted through the queue's onShed.
-        if (this.#queues.get(scorer)!.offer({ span, rule: rule.name, scorer, args })) counters.enqueued++;
-      }
+      // A refused task is counted through the queue's onShed.
+      for (const scorer of rule.scorers) this.#offer({ span, rule: rule.name, scorer, args });
     }
   }
 
@@ -326,20 +350,26 @@ export class ScoringProcessor implements StoredSpanConsumer {
     // A check that finished during shutdown: leave the trace to recovery rather than shed it.
     if (this.#state !== 'running') return;
     const rule = this.#traceRules.find((candidate) => candidate.name === ruleName)!;
-    for (const scorer of rule.scorers) {
-      if (this.#queues.get(scorer)!.offer({ span: root, rule: rule.name, scorer, args })) rule.counters.enqueued++;
-    }
+    for (const scorer of rule.scorers) this.#offer({ span: root, rule: rule.name, scorer, args });
+  }
+
+  #offer(task: ScoringTask): boolean {
+    if (!this.#queues.get(task.scorer)!.offer(task)) return false;
+    this.#counters.get(task.rule)!.enqueued++;
+    this.#recovery?.taskQueued(task);
+    return true;
   }
 
   #onScored(task: ScoringTask, outcomes: ScoreOutcome[]): void {
     const counters = this.#counters.get(task.rule)!;
+    const recovered = this.#recovery?.taskDone(task) ?? false;
     if (outcomes.length === 0) counters.skipped++;
     for (const outcome of outcomes) {
       const failed = outcome.error !== '';
       if (failed) counters.errored++;
       else counters.scored++;
       this.#options.metrics.scores.inc({ scorer: outcome.scorer, outcome: failed ? 'error' : 'ok' });
-      this.#recorder.record(task.span, task.rule, outcome, 'online');
+      this.#recorder.record(task.span, task.rule, outcome, 'online', recovered);
     }
   }
 

@@ -24,7 +24,7 @@ export interface ScoringQueueOptions {
   runner: ScoringBatchRunner;
   /** Called once per task with its outcomes. Must not throw (errors are logged). */
   onScored: (task: ScoringTask, outcomes: ScoreOutcome[]) => void;
-  /** Called for every task dropped (queue full, closed, or left at the drain deadline). */
+  /** Called for every task dropped (queue full, closed, memory short, or left at the drain deadline). */
   onShed?: (task: ScoringTask) => void;
   metrics: Pick<DaemonMetrics, 'scoringQueueDepth' | 'scoringShed'>;
   logger: Logger;
@@ -38,6 +38,11 @@ export interface ScoringQueueOptions {
   lingerMs?: number;
   /** Batches handed to the runner at once. Default `runner.workers * 2`: one running, one ready. */
   maxInFlightBatches?: number;
+  /**
+   * Asked on every offer; true sheds the task as if the queue were full (the memory limiter:
+   * scoring gives way before ingestion is refused). Must be cheap.
+   */
+  shouldShed?: () => boolean;
 }
 
 export const DEFAULT_QUEUE_CAPACITY = 10_000;
@@ -65,6 +70,7 @@ export class ScoringQueue {
   readonly #maxBatchSize: number;
   readonly #lingerMs: number;
   readonly #maxInFlight: number;
+  readonly #shouldShed: (() => boolean) | undefined;
   /** Batches handed to the runner and not yet delivered; removed when abandoned at drain. */
   readonly #inFlight = new Set<ScoringTask[]>();
   #lingerTimer: NodeJS.Timeout | undefined;
@@ -84,6 +90,7 @@ export class ScoringQueue {
     this.#runner = options.runner;
     this.#onScored = options.onScored;
     this.#onShed = options.onShed ?? (() => {});
+    this.#shouldShed = options.shouldShed;
     this.#metrics = options.metrics;
     this.#metrics.scoringQueueDepth.set({ queue: this.name }, 0);
     this.#logger = options.logger;
@@ -99,9 +106,9 @@ export class ScoringQueue {
     return this.#inFlight.size;
   }
 
-  /** Enqueues a task; false when it was shed (queue full or draining). Never blocks. */
+  /** Enqueues a task; false when it was shed (queue full, draining, or memory short). Never blocks. */
   offer(task: ScoringTask): boolean {
-    if (!this.#accepting || this.#size === this.capacity) {
+    if (!this.#accepting || this.#size === this.capacity || this.#shouldShed?.() === true) {
       this.#shed(task);
       return false;
     }

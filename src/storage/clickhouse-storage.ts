@@ -6,8 +6,10 @@ import {
 } from '@clickhouse/client';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
+import { rootCertificates } from 'node:tls';
 import { RetryableStorageError } from '../pipeline/errors.js';
 import type { SpanRow } from '../pipeline/span-row.js';
+import { loadClientTls, TlsFileError, type ClientTlsFiles } from '../tls/tls-files.js';
 import { clientLogOptions } from './clickhouse-client-log.js';
 import { toScoresJsonRow, toTracesJsonRow } from './clickhouse-rows.js';
 import { openEmbeddedConnection } from './embedded-connection.js';
@@ -35,6 +37,14 @@ export interface ClickHouseStorageOptions {
   ttlDays?: number;
   /** HTTP request timeout (server mode only: embedded calls cannot be timed out). */
   requestTimeoutMs?: number;
+  /**
+   * TLS to an https:// url: a CA to trust (default: Node's bundled roots) and, for mutual
+   * TLS, a client certificate. With a certificate the client asks ClickHouse to
+   * authenticate the user by it (`X-ClickHouse-SSL-Certificate-Auth: on`), so the user must
+   * be one identified by certificate and the password empty. Files are read at the first
+   * connection (at start, by `migrate`).
+   */
+  tls?: ClientTlsFiles;
   metrics?: DaemonMetrics;
   logger: Logger;
 }
@@ -67,6 +77,8 @@ export class ClickHouseStorage implements TraceStorage {
   #readonlyClient: Promise<ClickHouseClient> | undefined;
   /** Embedded mode: the main session has run `USE database`. */
   #databaseSelected: Promise<void> | undefined;
+  /** Server mode: the TLS client options, read from their files once. */
+  #tls: Promise<Pick<ClickHouseClientConfigOptions, 'tls'>> | undefined;
   #closed = false;
 
   constructor(options: ClickHouseStorageOptions) {
@@ -77,6 +89,9 @@ export class ClickHouseStorage implements TraceStorage {
     this.mode = options.url !== undefined ? 'server' : 'embedded';
     this.#options = options;
     this.#logger = options.logger;
+    if (this.mode === 'embedded' && options.tls !== undefined) {
+      this.#logger.warn('storage.clickhouse.tls is ignored: the embedded engine is in-process, there is no connection to secure');
+    }
   }
 
   /** The database holding the tables. */
@@ -186,11 +201,38 @@ export class ClickHouseStorage implements TraceStorage {
   }
 
   async #openClient(): Promise<ClickHouseClient> {
-    const { url, embeddedPath, database, username, password, requestTimeoutMs } = this.#options;
+    const { embeddedPath, database } = this.#options;
     if (embeddedPath !== undefined) {
       return createClient({ connection: await openEmbeddedConnection(embeddedPath), ...this.#commonClientOptions() });
     }
-    return createClient({ url, username, password, database, request_timeout: requestTimeoutMs, ...this.#commonClientOptions() });
+    return createClient({ ...(await this.#serverClientOptions()), database });
+  }
+
+  /** Everything but the database, which the client that creates it must not name. */
+  async #serverClientOptions(): Promise<ClickHouseClientConfigOptions> {
+    const { url, username, password, requestTimeoutMs } = this.#options;
+    this.#tls ??= this.#loadTls().catch((err: unknown) => {
+      this.#tls = undefined; // a file fixed in place is read again at the next attempt
+      throw err;
+    });
+    const tls = await this.#tls;
+    return { url, username, password, request_timeout: requestTimeoutMs, ...tls, ...this.#commonClientOptions() };
+  }
+
+  async #loadTls(): Promise<Pick<ClickHouseClientConfigOptions, 'tls'>> {
+    const { tls: files, url, password } = this.#options;
+    if (files === undefined) return {};
+    const owner = 'storage.clickhouse.tls';
+    // Over http:// the client would ignore the TLS options and send everything in the clear.
+    if (new URL(url!).protocol !== 'https:') throw new TlsFileError(`${owner} is set, but the url ${url} is not https://`);
+    const { ca, cert, key } = await loadClientTls(files, owner);
+    // The client insists on a CA; Node's own roots stand in when the config names none.
+    const caCert = ca ?? Buffer.from(rootCertificates.join('\n'));
+    if (cert === undefined || key === undefined) return { tls: { ca_cert: caCert } };
+    if (password !== undefined && password !== '') {
+      this.#logger.warn('storage.clickhouse.tls has a client certificate and a password: ClickHouse refuses certificate authentication with a password');
+    }
+    return { tls: { ca_cert: caCert, cert, key } };
   }
 
   #commonClientOptions(): Pick<ClickHouseClientConfigOptions, 'clickhouse_settings' | 'log'> {
@@ -208,8 +250,7 @@ export class ClickHouseStorage implements TraceStorage {
       await this.#selectDatabase(client);
       return;
     }
-    const { url, username, password, requestTimeoutMs } = this.#options;
-    const admin = createClient({ url, username, password, request_timeout: requestTimeoutMs, ...this.#commonClientOptions() });
+    const admin = createClient(await this.#serverClientOptions());
     try {
       await admin.command({ query: statement });
     } finally {

@@ -27,7 +27,7 @@ describe('decodeProtobuf', () => {
   });
 
   it('accepts an empty request', () => {
-    expect(decodeProtobuf(new Uint8Array(0))).toEqual({ rows: [], rejected: 0, rejectReasons: [] });
+    expect(decodeProtobuf(new Uint8Array(0))).toEqual({ rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0 });
   });
 
   it('throws DecodeError for absurdly deep attribute nesting instead of overflowing the stack', () => {

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
-import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import type { Counter } from 'prom-client';
 import { DaemonMetrics } from '../../src/admin/daemon-metrics.js';
 import { silentLogger } from '../../src/admin/logger.js';
@@ -187,12 +187,12 @@ export interface GrpcResult {
 export function grpcExport(
   address: string,
   body: Buffer,
-  options: { compression?: 0 | 1 | 2; metadata?: Record<string, string> } = {},
+  options: { compression?: 0 | 1 | 2; metadata?: Record<string, string>; credentials?: ChannelCredentials } = {},
 ): Promise<GrpcResult> {
   const channelOptions = options.compression === undefined ? {} : { 'grpc.default_compression_algorithm': options.compression };
   const metadata = new Metadata();
   for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value);
-  const client = new Client(address, credentials.createInsecure(), channelOptions);
+  const client = new Client(address, options.credentials ?? credentials.createInsecure(), channelOptions);
   const responseType = otlpSchema().exportTraceServiceResponse;
   return new Promise((resolve) => {
     client.makeUnaryRequest(

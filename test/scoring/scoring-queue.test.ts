@@ -100,6 +100,26 @@ describe('ScoringQueue', () => {
     expect(queue.offer(task('even'))).toBe(true);
   });
 
+  it('sheds every offer while shouldShed says so, counted as shed, and takes tasks again after', async () => {
+    const runner = new ManualRunner(1);
+    let short = true;
+    const { queue, metrics, shed } = newQueue(runner, { capacity: 100, maxBatchSize: 10, lingerMs: 1_000, shouldShed: () => short });
+    expect(Array.from({ length: 50 }, () => queue.offer(task('mem')))).toEqual(Array(50).fill(false));
+    expect(shed).toHaveLength(50);
+    expect(await shedCount(metrics, 'mem')).toBe(50);
+    expect(queue.depth).toBe(0);
+    expect(runner.batches).toHaveLength(0);
+
+    short = false;
+    expect(queue.offer(task('mem'))).toBe(true);
+    expect(queue.depth).toBe(1);
+    expect(await shedCount(metrics, 'mem')).toBe(50);
+    // Tasks already queued are kept (and run) when shedding starts again.
+    short = true;
+    expect(queue.offer(task('mem'))).toBe(false);
+    expect(queue.depth).toBe(1);
+  });
+
   it('sends full batches at once and a partial one after the linger', async () => {
     const runner = new ManualRunner(4);
     const { queue } = newQueue(runner, { maxBatchSize: 64, lingerMs: 100 });
