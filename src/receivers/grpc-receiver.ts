@@ -31,6 +31,8 @@ export interface GrpcReceiverOptions {
   endpoint?: string;
   /** Largest accepted request message, after decompression. Default 16 MiB. */
   maxRecvMessageSizeBytes?: number;
+  /** Connections without a call for this long are closed. Default 60 s. */
+  maxConnectionIdleMs?: number;
   consumer: TracesConsumer;
   metrics: DaemonMetrics;
   logger: Logger;
@@ -71,6 +73,8 @@ const TRACE_SERVICE: ServiceDefinition = {
  * by grpc-js itself, before the handler runs (RESOURCE_EXHAUSTED over the limit, also when
  * the limit is only passed after decompression).
  */
+const DEFAULT_GRPC_MAX_CONNECTION_IDLE_MS = 60_000;
+
 export class GrpcReceiver implements Receiver {
   readonly name = 'otlp/grpc';
   private readonly endpoint: string;
@@ -94,6 +98,9 @@ export class GrpcReceiver implements Receiver {
     this.exportHandler = new ExportHandler({ transport: 'grpc', consumer: options.consumer, metrics: options.metrics, logger: this.logger });
     this.server = new Server({
       'grpc.max_receive_message_length': options.maxRecvMessageSizeBytes ?? DEFAULT_GRPC_MAX_RECV_MESSAGE_SIZE_BYTES,
+      // A connection that holds no call for this long is closed: idle or slow-opening clients
+      // (slowloris) cannot pile up sockets. Exporters reconnect transparently.
+      'grpc.max_connection_idle_ms': options.maxConnectionIdleMs ?? DEFAULT_GRPC_MAX_CONNECTION_IDLE_MS,
       interceptors: [incompleteRequestIsInvalidArgument],
     });
     this.server.addService(TRACE_SERVICE, {
