@@ -73,7 +73,7 @@ export class DaemonMetrics {
 
   readonly scoringShed = new Counter({
     name: 'spanscore_scoring_shed_total',
-    help: 'Scoring tasks dropped because the scoring queue was full.',
+    help: 'Scoring tasks dropped: queue full, memory short (memory limiter), or left at the shutdown deadline. Recovery scores them later.',
     labelNames: ['rule'] as const,
     registers: [this.registry],
   });
