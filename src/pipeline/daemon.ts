@@ -16,8 +16,7 @@ import { RetryableStorageError } from './errors.js';
 import { MemoryLimiter } from './memory-limiter.js';
 import type { SpanRow } from './span-row.js';
 import { TracesPipeline } from './traces-pipeline.js';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { defaultAutoevalsResolveFrom } from '../config/scorer-checks.js';
 
 /** The bound addresses, as logged in the ready line. */
 export interface DaemonAddresses {
@@ -161,7 +160,7 @@ export class Daemon {
       storage: this.storage,
       metrics: this.metrics,
       logger: this.logger.child({ component: 'scoring' }),
-      autoevalsResolveFrom: [dirname(config.file), process.cwd(), fileURLToPath(import.meta.url)],
+      autoevalsResolveFrom: defaultAutoevalsResolveFrom(config),
       instanceId: config.service.instanceId,
       recovery: config.scoring.recovery,
       shouldShed: () => this.memoryLimiter.shedScoring(),

@@ -7,6 +7,8 @@ import type { SpanRow } from '../pipeline/span-row.js';
 import type { ScoreRow, ScoreSource } from '../storage/score-row.js';
 import type { TraceStorage } from '../storage/trace-storage.js';
 import type { ScoreOutcome } from './scorer-args.js';
+import { SCORING_SCOPE } from '../storage/span-reader.js';
+import { epochNanos } from './epoch-clock.js';
 
 /** A score as stored: its `scores` row and its scoring span in `otel_traces`. */
 export interface ScoreRecord {
@@ -37,8 +39,8 @@ export interface ScoreRecorderOptions {
   onLost?: (records: readonly ScoreRecord[]) => void;
 }
 
-/** Names the scoring spans' instrumentation scope, the way an OTel SDK names itself. */
-export const SCORING_SCOPE_NAME = 'spanscore';
+/** Names the scoring spans' instrumentation scope, the way an OTel SDK names itself (readers skip it). */
+export const SCORING_SCOPE_NAME = SCORING_SCOPE;
 export const SCORING_SCOPE_VERSION = readPackageVersion();
 
 /**
@@ -382,12 +384,4 @@ function readPackageVersion(): string {
   } catch {
     return '';
   }
-}
-
-// ns since epoch with sub-ms resolution: a monotonic clock anchored once to the wall clock.
-const epochAnchorNs = BigInt(Date.now()) * 1_000_000n;
-const hrtimeAnchorNs = process.hrtime.bigint();
-
-function epochNanos(): string {
-  return (epochAnchorNs + (process.hrtime.bigint() - hrtimeAnchorNs)).toString();
 }
