@@ -9,6 +9,7 @@ import { keysCreateCommand } from './keys-command.js';
 import { queryCommand } from './query-command.js';
 import { rulesListCommand, rulesTestCommand } from './rules-command.js';
 import { runCommand } from './run-command.js';
+import { schemaCommand } from './schema-command.js';
 import { scoreCommand } from './score-command.js';
 import { scoresCommand } from './scores-command.js';
 import { validateCommand } from './validate-command.js';
@@ -34,6 +35,14 @@ program
   .requiredOption('-c, --config <file>', 'config file (YAML)')
   .action(async (options: { config: string }) => {
     process.exitCode = await validateCommand(options.config);
+  });
+
+program
+  .command('schema')
+  .description('print the ClickHouse DDL the daemon runs for this config (ON CLUSTER in cluster mode)')
+  .requiredOption('-c, --config <file>', 'config file (YAML)')
+  .action((options: { config: string }) => {
+    process.exitCode = schemaCommand(options.config);
   });
 
 program

@@ -1,6 +1,7 @@
 import { ConfigError, formatIssue } from '../config/config-error.js';
 import { loadConfig } from '../config/config-loader.js';
 import { checkScorers } from '../config/scorer-checks.js';
+import type { SpanscoreConfig } from '../config/spanscore-config.js';
 
 export async function validateCommand(file: string): Promise<number> {
   try {
@@ -9,7 +10,7 @@ export async function validateCommand(file: string): Promise<number> {
     const enabled = config.rules.filter((r) => r.enabled);
     process.stdout.write(
       `${file}: valid. ${config.rules.length} rule(s) (${enabled.length} enabled), ${config.scorers.size} scorer(s), ` +
-        `storage: ${config.storage.url ? `ClickHouse at ${new URL(config.storage.url).host}` : `embedded at ${config.storage.embeddedPath}`}\n`,
+        `storage: ${describeStorage(config.storage)}\n`,
     );
     return 0;
   } catch (error) {
@@ -18,4 +19,12 @@ export async function validateCommand(file: string): Promise<number> {
     for (const issue of error.issues) process.stderr.write(`  ${formatIssue(file, issue)}\n`);
     return 1;
   }
+}
+
+function describeStorage(storage: SpanscoreConfig['storage']): string {
+  if (storage.url === undefined) return `embedded at ${storage.embeddedPath}`;
+  const host = new URL(storage.url).host;
+  if (storage.cluster === undefined) return `ClickHouse at ${host}`;
+  const engines = storage.cluster.replicated ? 'Replicated tables' : 'unreplicated shards';
+  return `ClickHouse cluster ${storage.cluster.name} through ${host} (ON CLUSTER DDL, ${engines}, Distributed tables)`;
 }

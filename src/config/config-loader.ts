@@ -10,7 +10,7 @@ import { resolveKeys } from './auth-config.js';
 import type { RuleSpec, ScorerSpec } from '../scoring/rule-spec.js';
 import { DEFAULT_FIELD_CONVENTIONS } from '../scoring/span-fields.js';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
-import { configSchema, type RawConfig } from './config-schema.js';
+import { configSchema, REPLICATION_DEFAULTS, type RawConfig } from './config-schema.js';
 import { substituteEnv } from './env-substitution.js';
 import type { ServerTlsFiles, SpanscoreConfig } from './spanscore-config.js';
 
@@ -135,6 +135,15 @@ function resolveConfig(
       password: clickhouse.password,
       ttlDays: clickhouse.ttl_days,
       requestTimeoutMs: clickhouse.request_timeout,
+      ...(clickhouse.cluster !== undefined && {
+        cluster: {
+          name: clickhouse.cluster,
+          replicated: (clickhouse.replication ?? REPLICATION_DEFAULTS).enabled,
+          zookeeperPath: (clickhouse.replication ?? REPLICATION_DEFAULTS).zookeeper_path,
+          replicaName: (clickhouse.replication ?? REPLICATION_DEFAULTS).replica_name,
+        },
+      }),
+      createSchema: clickhouse.create_schema,
       ...(clickhouse.tls && {
         tls: {
           ...(clickhouse.tls.ca_file && { caFile: resolve(clickhouse.tls.ca_file) }),

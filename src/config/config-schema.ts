@@ -50,6 +50,13 @@ const receivers = z.strictObject({
   ),
 });
 
+/** `storage.clickhouse.replication` when a cluster is set without it: ClickHouse's usual layout. */
+export const REPLICATION_DEFAULTS = {
+  enabled: true,
+  zookeeper_path: '/clickhouse/tables/{shard}/{database}/{table}',
+  replica_name: '{replica}',
+};
+
 const clickhouse = z
   .strictObject({
     url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
@@ -61,6 +68,20 @@ const clickhouse = z
     username: z.string().default('default'),
     password: z.string().default(''),
     ttl_days: z.number().int().nonnegative().default(0),
+    /**
+     * A cluster of the servers' `remote_servers` (macros such as `{cluster}` allowed): DDL
+     * runs ON CLUSTER, rows go to `<table>_local` on each shard through Distributed tables.
+     */
+    cluster: z.string().min(1).optional(),
+    replication: section(
+      z.strictObject({
+        enabled: z.boolean().default(REPLICATION_DEFAULTS.enabled),
+        zookeeper_path: z.string().min(1).default(REPLICATION_DEFAULTS.zookeeper_path),
+        replica_name: z.string().min(1).default(REPLICATION_DEFAULTS.replica_name),
+      }),
+    ).optional(),
+    /** As the Collector's clickhouseexporter: false leaves the tables to the operators and only checks them. */
+    create_schema: z.boolean().default(true),
     request_timeout: durationMs({ min: 100 }).default(30_000),
     /** TLS to the ClickHouse server (an https:// url): a CA to trust, and a client certificate for mutual TLS. */
     tls: z
@@ -84,6 +105,12 @@ const clickhouse = z
         code: 'custom',
         message: 'give exactly one of `url` (a ClickHouse server) or `embedded.path` (in-process ClickHouse)',
       });
+    }
+    if (value.cluster !== undefined && value.embedded !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'a cluster needs ClickHouse servers (`url`); the embedded engine is a single process' });
+    }
+    if (value.replication !== undefined && value.cluster === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['replication'], message: 'replication applies to a cluster: set `cluster` too' });
     }
   });
 

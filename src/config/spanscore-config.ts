@@ -28,6 +28,8 @@ export interface SpanscoreConfig {
     password: string;
     ttlDays: number;
     requestTimeoutMs: number;
+    cluster?: { name: string; replicated: boolean; zookeeperPath: string; replicaName: string };
+    createSchema: boolean;
     /** TLS to the server (absolute paths). */
     tls?: { caFile?: string; certFile?: string; keyFile?: string };
     insert: { maxBatchSpans: number; lingerMs: number; maxConcurrent: number };

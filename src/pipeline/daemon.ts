@@ -62,6 +62,8 @@ export class Daemon {
       ttlDays: storage.ttlDays,
       requestTimeoutMs: storage.requestTimeoutMs,
       ...(storage.tls && { tls: storage.tls }),
+      ...(storage.cluster && { cluster: storage.cluster }),
+      createSchema: storage.createSchema,
       metrics: this.metrics,
       logger: logger.child({ component: 'storage' }),
     });

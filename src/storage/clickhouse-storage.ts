@@ -14,14 +14,8 @@ import { clientLogOptions } from './clickhouse-client-log.js';
 import { toScoresJsonRow, toTracesJsonRow } from './clickhouse-rows.js';
 import { openEmbeddedConnection } from './embedded-connection.js';
 import { refuseFileOutput } from './readonly-sql-guard.js';
-import {
-  SCORES_TABLE,
-  TRACES_TABLE,
-  createDatabaseStatement,
-  createTableStatements,
-  qualifiedName,
-  quoteIdentifier,
-} from './schema.js';
+import { SCORES_TABLE, TRACES_TABLE, createDatabaseStatement, qualifiedName, quoteIdentifier, type ClusterSchemaOptions } from './schema.js';
+import { classifyMigrationError, planMigration, readPresentSchema } from './schema-migrator.js';
 import type { ScoreRow } from './score-row.js';
 import type { TraceStorage } from './trace-storage.js';
 
@@ -45,6 +39,10 @@ export interface ClickHouseStorageOptions {
    * connection (at start, by `migrate`).
    */
   tls?: ClientTlsFiles;
+  /** A ClickHouse cluster (server mode): ON CLUSTER DDL, `_local` tables behind Distributed ones. */
+  cluster?: ClusterSchemaOptions;
+  /** False: `migrate` only checks that the tables exist. Default true. */
+  createSchema?: boolean;
   metrics?: DaemonMetrics;
   logger: Logger;
 }
@@ -80,14 +78,22 @@ export class ClickHouseStorage implements TraceStorage {
   /** Server mode: the TLS client options, read from their files once. */
   #tls: Promise<Pick<ClickHouseClientConfigOptions, 'tls'>> | undefined;
   #closed = false;
+  /**
+   * Cluster mode: an insert into a Distributed table returns once every shard has its rows,
+   * not when they are queued on the host that took them, so an acknowledgement still means
+   * stored.
+   */
+  readonly #insertSettings: ClickHouseSettings | undefined;
 
   constructor(options: ClickHouseStorageOptions) {
     if ((options.url === undefined) === (options.embeddedPath === undefined)) {
       throw new Error('ClickHouse storage needs exactly one of url (a server) or embeddedPath (embedded engine)');
     }
     if (options.database.length === 0) throw new Error('ClickHouse storage needs a database name');
+    if (options.cluster !== undefined && options.url === undefined) throw new Error('a ClickHouse cluster needs a server url');
     this.mode = options.url !== undefined ? 'server' : 'embedded';
     this.#options = options;
+    this.#insertSettings = options.cluster === undefined ? undefined : { distributed_foreground_insert: 1 };
     this.#logger = options.logger;
     if (this.mode === 'embedded' && options.tls !== undefined) {
       this.#logger.warn('storage.clickhouse.tls is ignored: the embedded engine is in-process, there is no connection to secure');
@@ -99,13 +105,47 @@ export class ClickHouseStorage implements TraceStorage {
     return this.#options.database;
   }
 
+  /**
+   * Creates what the schema lacks (or, with `createSchema: false`, checks that nothing is
+   * missing). Throws RetryableStorageError while ClickHouse cannot be reached, SchemaError
+   * when the database does not fit the config.
+   */
   async migrate(): Promise<void> {
-    const client = await this.#connect();
-    await this.#createDatabase(client);
-    for (const statement of createTableStatements(this.#options)) {
-      await client.command({ query: statement });
+    try {
+      await this.#migrate();
+    } catch (error) {
+      throw classifyMigrationError(error);
     }
-    this.#logger.info({ database: this.database, mode: this.mode }, 'ClickHouse schema ready');
+  }
+
+  async #migrate(): Promise<void> {
+    const { database, ttlDays, cluster, createSchema = true } = this.#options;
+    const client = await this.#connect();
+    const steps = await this.#withDatabaseFreeClient(client, async (admin) => {
+      const present = await readPresentSchema(
+        async (query, params) => (await admin.query({ query, query_params: params, format: 'JSONEachRow' })).json(),
+        database,
+      );
+      const planned = planMigration({ database, ttlDays, cluster, createSchema }, present);
+      if (!present.databaseExists) await admin.command({ query: createDatabaseStatement(database, cluster), clickhouse_settings: this.#ddlSettings() });
+      return planned;
+    });
+    if (this.mode === 'embedded') await this.#selectDatabase(client);
+    for (const step of steps) {
+      await client.command({ query: step.statement, clickhouse_settings: this.#ddlSettings() });
+    }
+    this.#logger.info({ database, mode: this.mode, cluster: cluster?.name, statements: steps.length }, 'ClickHouse schema ready');
+  }
+
+  /**
+   * ON CLUSTER statements wait for every host (180 s by default); ClickHouse is told to give
+   * up before the client does, so a host that is away ends in a retryable timeout answer
+   * rather than a cut connection.
+   */
+  #ddlSettings(): ClickHouseSettings | undefined {
+    if (this.#options.cluster === undefined) return undefined;
+    const seconds = Math.max(1, Math.floor((this.#options.requestTimeoutMs ?? 30_000) / 1000) - 2);
+    return { distributed_ddl_task_timeout: String(seconds) };
   }
 
   insertSpans(rows: SpanRow[]): Promise<void> {
@@ -176,6 +216,7 @@ export class ClickHouseStorage implements TraceStorage {
         table: qualifiedName(this.database, table),
         values: rows.map(toJson),
         format: 'JSONEachRow',
+        clickhouse_settings: this.#insertSettings,
       });
     } catch (err) {
       metrics?.insertDuration.observe({ table, outcome: 'error' }, elapsedSeconds());
@@ -241,18 +282,14 @@ export class ClickHouseStorage implements TraceStorage {
 
   /**
    * Over HTTP the client's `database` option is sent with every request and is refused
-   * while the database does not exist, so it is created through a client without it.
+   * while the database does not exist, so the schema is read and the database created
+   * through a client without it. chdb ignores the option: the main session serves.
    */
-  async #createDatabase(client: ClickHouseClient): Promise<void> {
-    const statement = createDatabaseStatement(this.database);
-    if (this.mode === 'embedded') {
-      await client.command({ query: statement });
-      await this.#selectDatabase(client);
-      return;
-    }
+  async #withDatabaseFreeClient<T>(client: ClickHouseClient, use: (admin: ClickHouseClient) => Promise<T>): Promise<T> {
+    if (this.mode === 'embedded') return use(client);
     const admin = createClient(await this.#serverClientOptions());
     try {
-      await admin.command({ query: statement });
+      return await use(admin);
     } finally {
       await admin.close();
     }

@@ -1,19 +1,50 @@
 /**
  * DDL for the spanscore database. Every statement is `CREATE ... IF NOT EXISTS` or
- * `ADD COLUMN IF NOT EXISTS`, so running the whole list again (every daemon start) is
- * harmless. Tables made by older versions get the columns added since; nothing else about
- * an existing table changes: a changed TTL applies to newly created tables only.
+ * `ADD COLUMN IF NOT EXISTS`, so running the whole list again is harmless. Tables made by
+ * older versions get the columns added since; nothing else about an existing table changes:
+ * a changed TTL applies to newly created tables only.
+ *
+ * Cluster mode (`storage.clickhouse.cluster`): every statement runs `ON CLUSTER`; each shard
+ * stores rows in `<table>_local` (Replicated* engines unless replication is off) and the
+ * contract names (`otel_traces`, `scores`, ...) become Distributed tables over them, so
+ * readers, dashboards and inserts use the same names in both modes. Rows are sharded by
+ * `cityHash64(TraceId)`: a trace's spans and their scores live on one shard, which keeps
+ * trace rules' look-ups local and lets ReplacingMergeTree see every version of a score (it
+ * only replaces within a shard).
  */
 
 export const TRACES_TABLE = 'otel_traces';
 export const TRACE_ID_TS_TABLE = 'otel_traces_trace_id_ts';
 export const TRACE_ID_TS_VIEW = 'otel_traces_trace_id_ts_mv';
 export const SCORES_TABLE = 'scores';
+/** Suffix of the per-shard tables behind the Distributed ones in cluster mode. */
+export const LOCAL_TABLE_SUFFIX = '_local';
+/** How rows are spread over shards in cluster mode. */
+export const SHARDING_KEY = 'cityHash64(TraceId)';
+
+export interface ClusterSchemaOptions {
+  /** A cluster of the servers' `remote_servers`. */
+  name: string;
+  /** Replicated* engines; false for a cluster of shards without replicas. */
+  replicated: boolean;
+  /** Keeper path of a replicated table; ClickHouse expands {shard}, {replica}, {database}, {table}, {uuid}. */
+  zookeeperPath: string;
+  replicaName: string;
+}
 
 export interface SchemaOptions {
   database: string;
   /** Days to keep spans; undefined or 0 keeps them forever. */
   ttlDays?: number;
+  cluster?: ClusterSchemaOptions;
+}
+
+/** One DDL statement and what it creates, so a migration can skip what exists. */
+export interface SchemaStep {
+  table: string;
+  /** Set for a step that adds a column to an existing table. */
+  column?: string;
+  statement: string;
 }
 
 /** Quotes a database/table name for ClickHouse SQL, whatever characters it holds. */
@@ -22,34 +53,90 @@ export function quoteIdentifier(name: string): string {
   return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
 }
 
+/** A ClickHouse string literal. */
+export function quoteString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
 /** `db`.`table`, quoted. */
 export function qualifiedName(database: string, table: string): string {
   return `${quoteIdentifier(database)}.${quoteIdentifier(table)}`;
 }
 
-export function createDatabaseStatement(database: string): string {
-  return `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(database)}`;
+export function createDatabaseStatement(database: string, cluster?: ClusterSchemaOptions): string {
+  return `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(database)}${onCluster(cluster)}`;
+}
+
+/** The table holding a logical table's rows: itself, or each shard's local table in cluster mode. */
+export function storedTable(table: string, options: Pick<SchemaOptions, 'cluster'>): string {
+  return options.cluster === undefined ? table : table + LOCAL_TABLE_SUFFIX;
 }
 
 /**
  * What `migrate` runs, in order: the tables in dependency order (the view needs both of its
- * tables), then the upgrades of tables an older version created.
+ * tables; Distributed tables copy their local table's columns), then the upgrades of tables
+ * an older version created.
  */
-export function createTableStatements(options: SchemaOptions): string[] {
-  return [
-    createTracesTableStatement(options),
-    createTraceIdTsTableStatement(options),
-    createTraceIdTsViewStatement(options),
-    createScoresTableStatement(options),
-    ...upgradeStatements(options),
+export function schemaSteps(options: SchemaOptions): SchemaStep[] {
+  const stored = (table: string): string => storedTable(table, options);
+  const steps: SchemaStep[] = [
+    { table: stored(TRACES_TABLE), statement: createTracesTableStatement(options) },
+    { table: stored(TRACE_ID_TS_TABLE), statement: createTraceIdTsTableStatement(options) },
+    { table: TRACE_ID_TS_VIEW, statement: createTraceIdTsViewStatement(options) },
+    { table: stored(SCORES_TABLE), statement: createScoresTableStatement(options) },
   ];
+  if (options.cluster !== undefined) {
+    for (const table of [TRACES_TABLE, TRACE_ID_TS_TABLE, SCORES_TABLE]) {
+      steps.push({ table, statement: createDistributedTableStatement(options, table) });
+    }
+  }
+  return [...steps, ...upgradeSteps(options)];
 }
 
-/** Columns added after a table's first release; no-ops on tables created with them. */
-export function upgradeStatements({ database }: SchemaOptions): string[] {
-  return [
-    `ALTER TABLE ${qualifiedName(database, SCORES_TABLE)} ADD COLUMN IF NOT EXISTS Project LowCardinality(String) CODEC(ZSTD(1)) AFTER ServiceName`,
+export function createTableStatements(options: SchemaOptions): string[] {
+  return schemaSteps(options).map((step) => step.statement);
+}
+
+/**
+ * Columns added after a table's first release; no-ops on tables created with them. In
+ * cluster mode the Distributed table gets the column too, after its local table.
+ */
+function upgradeSteps(options: SchemaOptions): SchemaStep[] {
+  const added: { table: string; column: string; definition: string }[] = [
+    { table: SCORES_TABLE, column: 'Project', definition: 'LowCardinality(String) CODEC(ZSTD(1)) AFTER ServiceName' },
   ];
+  const tables = (table: string): string[] => (options.cluster === undefined ? [table] : [storedTable(table, options), table]);
+  return added.flatMap(({ table, column, definition }) =>
+    tables(table).map((name) => ({
+      table: name,
+      column,
+      statement: `ALTER TABLE ${qualifiedName(options.database, name)}${onCluster(options.cluster)} ADD COLUMN IF NOT EXISTS ${column} ${definition}`,
+    })),
+  );
+}
+
+function onCluster(cluster: ClusterSchemaOptions | undefined): string {
+  return cluster === undefined ? '' : ` ON CLUSTER ${quoteIdentifier(cluster.name)}`;
+}
+
+/** A MergeTree-family engine, made Replicated on a replicated cluster. */
+function engine(options: SchemaOptions, family: string, args: string[] = []): string {
+  const { cluster } = options;
+  if (cluster === undefined || !cluster.replicated) return `${family}(${args.join(', ')})`;
+  return `Replicated${family}(${[quoteString(cluster.zookeeperPath), quoteString(cluster.replicaName), ...args].join(', ')})`;
+}
+
+/** `CREATE TABLE IF NOT EXISTS db.table [ON CLUSTER c]`, naming the stored (local) table. */
+function createTableHead(options: SchemaOptions, table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(options.database, storedTable(table, options))}${onCluster(options.cluster)}`;
+}
+
+function createDistributedTableStatement(options: SchemaOptions, table: string): string {
+  const { database, cluster } = options;
+  const local = storedTable(table, options);
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, table)}${onCluster(cluster)}
+AS ${qualifiedName(database, local)}
+ENGINE = Distributed(${quoteString(cluster!.name)}, ${quoteString(database)}, ${quoteString(local)}, ${SHARDING_KEY})`;
 }
 
 function ttlClause(column: string, ttlDays: number | undefined): string {
@@ -65,8 +152,8 @@ function ttlClause(column: string, ttlDays: number | undefined): string {
  * traces table, so that Grafana dashboards and queries written for the Collector's table
  * work unchanged on ours.
  */
-export function createTracesTableStatement({ database, ttlDays }: SchemaOptions): string {
-  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, TRACES_TABLE)} (
+export function createTracesTableStatement(options: SchemaOptions): string {
+  return `${createTableHead(options, TRACES_TABLE)} (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
     SpanId String CODEC(ZSTD(1)),
@@ -100,10 +187,10 @@ export function createTracesTableStatement({ database, ttlDays }: SchemaOptions)
     INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_duration Duration TYPE minmax GRANULARITY 1
 )
-ENGINE = MergeTree()
+ENGINE = ${engine(options, 'MergeTree')}
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
-${ttlClause('Timestamp', ttlDays)}
+${ttlClause('Timestamp', options.ttlDays)}
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`;
 }
 
@@ -111,27 +198,29 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`;
  * The Collector's trace-id → time range lookup: "show me trace X" first reads this small
  * table to learn which daily partitions of otel_traces can hold the trace.
  */
-export function createTraceIdTsTableStatement({ database, ttlDays }: SchemaOptions): string {
-  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, TRACE_ID_TS_TABLE)} (
+export function createTraceIdTsTableStatement(options: SchemaOptions): string {
+  return `${createTableHead(options, TRACE_ID_TS_TABLE)} (
     TraceId String CODEC(ZSTD(1)),
     Start SimpleAggregateFunction(min, DateTime64(9)) CODEC(ZSTD(1)),
     End SimpleAggregateFunction(max, DateTime64(9)) CODEC(ZSTD(1))
 )
-ENGINE = AggregatingMergeTree()
+ENGINE = ${engine(options, 'AggregatingMergeTree')}
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
-${ttlClause('Start', ttlDays)}
+${ttlClause('Start', options.ttlDays)}
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`;
 }
 
-export function createTraceIdTsViewStatement({ database }: SchemaOptions): string {
-  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualifiedName(database, TRACE_ID_TS_VIEW)}
-TO ${qualifiedName(database, TRACE_ID_TS_TABLE)}
+export function createTraceIdTsViewStatement(options: SchemaOptions): string {
+  const { database } = options;
+  // In cluster mode each shard's view feeds its own local lookup table from its local spans.
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualifiedName(database, TRACE_ID_TS_VIEW)}${onCluster(options.cluster)}
+TO ${qualifiedName(database, storedTable(TRACE_ID_TS_TABLE, options))}
 AS SELECT
     TraceId,
     min(Timestamp) AS Start,
     max(Timestamp) AS End
-FROM ${qualifiedName(database, TRACES_TABLE)}
+FROM ${qualifiedName(database, storedTable(TRACES_TABLE, options))}
 WHERE TraceId != ''
 GROUP BY TraceId`;
 }
@@ -152,8 +241,8 @@ GROUP BY TraceId`;
  * exactly one row survives per (TraceId, SpanId, Rule, Scorer). The minmax index on
  * Timestamp restores time pruning within a monthly partition, which the key does not give.
  */
-export function createScoresTableStatement({ database }: SchemaOptions): string {
-  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, SCORES_TABLE)} (
+export function createScoresTableStatement(options: SchemaOptions): string {
+  return `${createTableHead(options, SCORES_TABLE)} (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
     SpanId String CODEC(ZSTD(1)),
@@ -171,7 +260,7 @@ export function createScoresTableStatement({ database }: SchemaOptions): string 
     DurationNs UInt64 CODEC(T64, ZSTD(1)),
     INDEX idx_timestamp Timestamp TYPE minmax GRANULARITY 1
 )
-ENGINE = ReplacingMergeTree(ScoredAt)
+ENGINE = ${engine(options, 'ReplacingMergeTree', ['ScoredAt'])}
 PARTITION BY toYYYYMM(Timestamp)
 ORDER BY (Rule, Scorer, TraceId, SpanId)
 SETTINGS index_granularity = 8192`;

@@ -152,4 +152,33 @@ describe('ClickHouse down, then back', () => {
         `queued by recovery: ${metric('spanscore_scoring_recovered_total{rule="roots"}')}`,
     );
   }, 60_000);
+
+  it('a daemon started while ClickHouse is down answers 503, and creates the schema and stores once it is up', async () => {
+    const later = await startClickHouseServer();
+    await later.stop();
+    const waiting = await startDaemon(daemonConfig({ url: later.url, clickhouse: '    request_timeout: 2s\n    database: late' }));
+    try {
+      expect(waiting.logs.some((l) => String(l.msg).includes('ClickHouse is not reachable'))).toBe(true);
+      const refused = await postJson(waiting.addresses.http!, otlpJsonRequest([{ traceId: randomTraceId() }]).body);
+      expect(refused.status).toBe(503);
+      const ready = await fetch(`http://${waiting.addresses.admin}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.text()).toContain('schema not created yet');
+
+      await later.restart();
+      const readyz = async () => (await fetch(`http://${waiting.addresses.admin}/readyz`)).status;
+      await waitFor(async () => (await readyz()) === 200, { timeoutMs: 15_000, what: '/readyz 200 once ClickHouse is up' });
+      const traceId = randomTraceId();
+      expect((await postJson(waiting.addresses.http!, otlpJsonRequest([{ traceId }]).body)).status).toBe(200);
+      const lateStorage = new ClickHouseStorage({ url: later.url, database: 'late', logger: silentLogger() });
+      try {
+        expect(await lateStorage.query('SELECT count() AS n FROM otel_traces WHERE TraceId = {traceId:String}', { traceId })).toEqual([{ n: '1' }]);
+      } finally {
+        await lateStorage.close();
+      }
+    } finally {
+      await waiting.stop('SIGKILL');
+      await later.dispose();
+    }
+  }, 40_000);
 });

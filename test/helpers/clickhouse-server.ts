@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,13 @@ export interface ClickHouseServerOptions {
   maxLifetimeSeconds?: number;
   /** How long to wait for /ping. */
   startTimeoutMs?: number;
+  /**
+   * Defines a one-node cluster of this name (remote_servers, {shard}/{replica}/{cluster}
+   * macros, an in-memory Keeper) so Distributed and Replicated* DDL can be executed. What
+   * clickhouse-local cannot do even so: ON CLUSTER statements (it runs no DDL worker) and
+   * writes to Replicated* tables (it has no interserver address, so replicas stay read-only).
+   */
+  cluster?: string;
 }
 
 // From the package root, not this file: the benchmarks run a compiled copy of this helper.
@@ -54,12 +61,13 @@ export async function startClickHouseServer(options: ClickHouseServerOptions = {
   mkdirSync(dataDir, { recursive: true });
   const port = await findFreePort();
   const url = `http://127.0.0.1:${port}`;
+  const clusterArgs = options.cluster === undefined ? [] : await clusterConfigArgs(dataDir, options.cluster);
   const lifetime = options.maxLifetimeSeconds ?? 1800;
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
 
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    child = await launch({ binary, library, dataDir, port, lifetime, startTimeoutMs });
+    child = await launch({ binary, library, dataDir, port, lifetime, startTimeoutMs, extraArgs: clusterArgs });
   };
   const stop = async (): Promise<void> => {
     const current = child;
@@ -95,6 +103,7 @@ async function launch(args: {
   port: number;
   lifetime: number;
   startTimeoutMs: number;
+  extraArgs: string[];
 }): Promise<ChildProcess> {
   // The HTTP listener lives while this query runs: one row per second, for `lifetime` seconds.
   const query =
@@ -103,7 +112,7 @@ async function launch(args: {
     'SETTINGS max_block_size = 1, function_sleep_max_microseconds_per_block = 0 FORMAT Null';
   const child = spawn(
     args.binary,
-    [args.library, `--path=${args.dataDir}`, `--http_port=${args.port}`, '--listen_host=127.0.0.1', '--query', query],
+    [args.library, ...args.extraArgs, `--path=${args.dataDir}`, `--http_port=${args.port}`, '--listen_host=127.0.0.1', '--query', query],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   running.add(child);
@@ -180,6 +189,25 @@ function findLibchdb(): string {
   } catch (err) {
     throw new Error(`cannot find ${packageName} (installed with the optional dependency chdb): ${String(err)}`);
   }
+}
+
+/**
+ * A config file naming a one-node cluster whose only replica is this server: its TCP port is
+ * what makes ClickHouse see the replica as local and read and write it in-process.
+ */
+async function clusterConfigArgs(dataDir: string, cluster: string): Promise<string[]> {
+  const tcpPort = await findFreePort();
+  const file = join(dataDir, 'spanscore-test-cluster.xml');
+  writeFileSync(
+    file,
+    `<clickhouse>
+  <zookeeper><implementation>testkeeper</implementation></zookeeper>
+  <remote_servers><${cluster}><shard><replica><host>127.0.0.1</host><port>${tcpPort}</port></replica></shard></${cluster}></remote_servers>
+  <macros><shard>01</shard><replica>r1</replica><cluster>${cluster}</cluster></macros>
+</clickhouse>
+`,
+  );
+  return [`--config-file=${file}`, `--tcp_port=${tcpPort}`];
 }
 
 async function findFreePort(): Promise<number> {
