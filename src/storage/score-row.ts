@@ -1,4 +1,4 @@
-/** Where a score came from. `manual` and `backfill` arrive with later features. */
+/** Where a score came from: the live pipeline (and its recovery), `spanscore score`, or a backfill job. */
 export type ScoreSource = 'online' | 'manual' | 'backfill';
 
 /**
