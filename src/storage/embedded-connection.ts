@@ -7,6 +7,17 @@ import { StoreLockedError } from './store-locked-error.js';
 export type EmbeddedConnection = NonNullable<ClickHouseClientConfigOptions['connection']>;
 
 /**
+ * The part of `chdb/connection` used here, declared locally so that compiling spanscore does
+ * not need the optional package (a server image is built without its 540 MB engine).
+ */
+interface ChdbConnectionModule {
+  createChdbConnection(options: { path: string }): unknown;
+}
+
+/** A variable, not a literal, so the compiler does not look for chdb's own declarations. */
+const CHDB_CONNECTION_MODULE: string = 'chdb/connection';
+
+/**
  * Opens a chdb session on the data directory `path`. Each call gives an independent
  * session (its own settings and current database) over the one engine the process holds.
  *
@@ -17,9 +28,9 @@ export type EmbeddedConnection = NonNullable<ClickHouseClientConfigOptions['conn
  */
 export async function openEmbeddedConnection(path: string): Promise<EmbeddedConnection> {
   const absolutePath = resolve(path);
-  let chdb: typeof import('chdb/connection');
+  let chdb: ChdbConnectionModule;
   try {
-    chdb = await import('chdb/connection');
+    chdb = (await import(CHDB_CONNECTION_MODULE)) as ChdbConnectionModule;
   } catch (err) {
     throw new Error(
       'embedded ClickHouse needs the optional package "chdb", which could not be loaded ' +
@@ -29,9 +40,9 @@ export async function openEmbeddedConnection(path: string): Promise<EmbeddedConn
     );
   }
   try {
-    // chdb declares the Connection contract of @clickhouse/client-common, which
-    // @clickhouse/client 1.23 now bundles as its own (structurally equal) copy.
-    return chdb.createChdbConnection({ path: absolutePath }) as unknown as EmbeddedConnection;
+    // chdb implements the Connection contract of @clickhouse/client-common, which
+    // @clickhouse/client 1.23 bundles as its own (structurally equal) copy.
+    return chdb.createChdbConnection({ path: absolutePath }) as EmbeddedConnection;
   } catch (err) {
     // chdb reports only "Failed to create connection for path ..." here; the reason
     // ("Cannot lock file <path>/status. Another server instance in same directory is

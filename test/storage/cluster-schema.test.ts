@@ -39,7 +39,7 @@ describe('ClickHouse cluster mode', () => {
   });
 
   async function sql(query: string, params: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-    const search = new URLSearchParams(Object.entries(params).map(([k, v]) => [`param_${k}`, escapeParam(v)]));
+    const search = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [`param_${k}`, escapeParam(v)]));
     const response = await fetch(`${server.url}/?${search}`, { method: 'POST', body: query });
     return { status: response.status, text: await response.text() };
   }
