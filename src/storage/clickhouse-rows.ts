@@ -3,54 +3,110 @@ import { toClickHouseTime } from './clickhouse-time.js';
 import type { ScoreRow } from './score-row.js';
 
 /**
- * The JSONEachRow objects sent to ClickHouse. Nested columns (Events, Links) are stored as
- * parallel arrays named `Events.Timestamp`, `Events.Name`, ... (flatten_nested), so a span's
- * list of event objects becomes one array per field. Timestamps become `seconds.nanos`
- * text and UInt64 values stay decimal strings: both would lose digits as JS numbers.
+ * Rows as JSONCompactEachRow arrays: values in the order of the `*_COLUMNS` lists, which the
+ * INSERT names. Compact rows are a third smaller than JSONEachRow objects (no key per value)
+ * and cheaper to write and for ClickHouse to parse. Nested columns (Events, Links) are the
+ * parallel arrays `Events.Timestamp`, `Events.Name`, ... (flatten_nested). Timestamps become
+ * `seconds.nanos` text and UInt64 values stay decimal strings: both would lose digits as JS
+ * numbers.
  */
-export function toTracesJsonRow(row: SpanRow): Record<string, unknown> {
-  return {
-    Timestamp: toClickHouseTime(row.Timestamp),
-    TraceId: row.TraceId,
-    SpanId: row.SpanId,
-    ParentSpanId: row.ParentSpanId,
-    TraceState: row.TraceState,
-    SpanName: row.SpanName,
-    SpanKind: row.SpanKind,
-    ServiceName: row.ServiceName,
-    ResourceAttributes: row.ResourceAttributes,
-    ScopeName: row.ScopeName,
-    ScopeVersion: row.ScopeVersion,
-    SpanAttributes: row.SpanAttributes,
-    Duration: row.Duration,
-    StatusCode: row.StatusCode,
-    StatusMessage: row.StatusMessage,
-    'Events.Timestamp': row.Events.map((e) => toClickHouseTime(e.Timestamp)),
-    'Events.Name': row.Events.map((e) => e.Name),
-    'Events.Attributes': row.Events.map((e) => e.Attributes),
-    'Links.TraceId': row.Links.map((l) => l.TraceId),
-    'Links.SpanId': row.Links.map((l) => l.SpanId),
-    'Links.TraceState': row.Links.map((l) => l.TraceState),
-    'Links.Attributes': row.Links.map((l) => l.Attributes),
-  };
+export const TRACES_COLUMNS = [
+  'Timestamp',
+  'TraceId',
+  'SpanId',
+  'ParentSpanId',
+  'TraceState',
+  'SpanName',
+  'SpanKind',
+  'ServiceName',
+  'ResourceAttributes',
+  'ScopeName',
+  'ScopeVersion',
+  'SpanAttributes',
+  'Duration',
+  'StatusCode',
+  'StatusMessage',
+  'Events.Timestamp',
+  'Events.Name',
+  'Events.Attributes',
+  'Links.TraceId',
+  'Links.SpanId',
+  'Links.TraceState',
+  'Links.Attributes',
+] as const;
+
+/** Shared by every span without events or links (most): one array, never mutated. */
+const NONE: readonly never[] = Object.freeze([]);
+
+export function toTracesCompactRow(row: SpanRow): unknown[] {
+  const { Events: events, Links: links } = row;
+  return [
+    toClickHouseTime(row.Timestamp),
+    row.TraceId,
+    row.SpanId,
+    row.ParentSpanId,
+    row.TraceState,
+    row.SpanName,
+    row.SpanKind,
+    row.ServiceName,
+    row.ResourceAttributes,
+    row.ScopeName,
+    row.ScopeVersion,
+    row.SpanAttributes,
+    row.Duration,
+    row.StatusCode,
+    row.StatusMessage,
+    events.length === 0 ? NONE : events.map((e) => toClickHouseTime(e.Timestamp)),
+    events.length === 0 ? NONE : events.map((e) => e.Name),
+    events.length === 0 ? NONE : events.map((e) => e.Attributes),
+    links.length === 0 ? NONE : links.map((l) => l.TraceId),
+    links.length === 0 ? NONE : links.map((l) => l.SpanId),
+    links.length === 0 ? NONE : links.map((l) => l.TraceState),
+    links.length === 0 ? NONE : links.map((l) => l.Attributes),
+  ];
 }
 
-export function toScoresJsonRow(row: ScoreRow): Record<string, unknown> {
-  return {
-    Timestamp: toClickHouseTime(row.Timestamp),
-    TraceId: row.TraceId,
-    SpanId: row.SpanId,
-    ScoringSpanId: row.ScoringSpanId,
-    ServiceName: row.ServiceName,
-    Project: row.Project,
-    SpanName: row.SpanName,
-    Rule: row.Rule,
-    Scorer: row.Scorer,
-    Score: row.Score,
-    Error: row.Error,
-    Details: row.Details,
-    Source: row.Source,
-    ScoredAt: toClickHouseTime(row.ScoredAt),
-    DurationNs: row.DurationNs,
-  };
+export const SCORES_COLUMNS = [
+  'Timestamp',
+  'TraceId',
+  'SpanId',
+  'ScoringSpanId',
+  'ServiceName',
+  'Project',
+  'SpanName',
+  'Rule',
+  'Scorer',
+  'Score',
+  'Error',
+  'Details',
+  'Source',
+  'ScoredAt',
+  'DurationNs',
+] as const;
+
+export function toScoresCompactRow(row: ScoreRow): unknown[] {
+  return [
+    toClickHouseTime(row.Timestamp),
+    row.TraceId,
+    row.SpanId,
+    row.ScoringSpanId,
+    row.ServiceName,
+    row.Project,
+    row.SpanName,
+    row.Rule,
+    row.Scorer,
+    row.Score,
+    row.Error,
+    row.Details,
+    row.Source,
+    toClickHouseTime(row.ScoredAt),
+    row.DurationNs,
+  ];
+}
+
+/** The JSONCompactEachRow payload of a batch: one line per row. */
+export function compactPayload<R>(rows: readonly R[], toRow: (row: R) => unknown[]): string {
+  let payload = '';
+  for (let i = 0; i < rows.length; i++) payload += JSON.stringify(toRow(rows[i]!)) + '\n';
+  return payload;
 }

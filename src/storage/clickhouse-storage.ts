@@ -6,13 +6,15 @@ import {
 } from '@clickhouse/client';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { rootCertificates } from 'node:tls';
 import { RetryableStorageError } from '../pipeline/errors.js';
 import type { SpanRow } from '../pipeline/span-row.js';
 import { loadClientTls, TlsFileError, type ClientTlsFiles } from '../tls/tls-files.js';
 import { clientLogOptions } from './clickhouse-client-log.js';
-import { toScoresJsonRow, toTracesJsonRow } from './clickhouse-rows.js';
-import { openEmbeddedConnection } from './embedded-connection.js';
+import { SCORES_COLUMNS, TRACES_COLUMNS, compactPayload, toScoresCompactRow, toTracesCompactRow } from './clickhouse-rows.js';
+import { openEmbeddedConnection, type EmbeddedConnection } from './embedded-connection.js';
 import { refuseFileOutput } from './readonly-sql-guard.js';
 import { SCORES_TABLE, TRACES_TABLE, createDatabaseStatement, qualifiedName, quoteIdentifier, type ClusterSchemaOptions } from './schema.js';
 import { classifyMigrationError, planMigration, readPresentSchema } from './schema-migrator.js';
@@ -75,6 +77,8 @@ export class ClickHouseStorage implements TraceStorage {
   #readonlyClient: Promise<ClickHouseClient> | undefined;
   /** Embedded mode: the main session has run `USE database`. */
   #databaseSelected: Promise<void> | undefined;
+  /** Embedded mode: the engine's connection, for its raw insert. */
+  #embedded: EmbeddedConnection | undefined;
   /** Server mode: the TLS client options, read from their files once. */
   #tls: Promise<Pick<ClickHouseClientConfigOptions, 'tls'>> | undefined;
   #closed = false;
@@ -149,11 +153,11 @@ export class ClickHouseStorage implements TraceStorage {
   }
 
   insertSpans(rows: SpanRow[]): Promise<void> {
-    return this.#insert(TRACES_TABLE, rows, toTracesJsonRow);
+    return this.#insert(TRACES_TABLE, TRACES_COLUMNS, rows, toTracesCompactRow);
   }
 
   insertScores(rows: ScoreRow[]): Promise<void> {
-    return this.#insert(SCORES_TABLE, rows, toScoresJsonRow);
+    return this.#insert(SCORES_TABLE, SCORES_COLUMNS, rows, toScoresCompactRow);
   }
 
   async ping(): Promise<boolean> {
@@ -203,7 +207,7 @@ export class ClickHouseStorage implements TraceStorage {
     }
   }
 
-  async #insert<R>(table: string, rows: R[], toJson: (row: R) => Record<string, unknown>): Promise<void> {
+  async #insert<R>(table: string, columns: readonly string[], rows: R[], toRow: (row: R) => unknown[]): Promise<void> {
     if (rows.length === 0) return;
     const metrics = this.#options.metrics;
     metrics?.insertBatchRows.observe({ table }, rows.length);
@@ -212,12 +216,19 @@ export class ClickHouseStorage implements TraceStorage {
     try {
       if (this.#closed) throw new Error('the storage is closed');
       const client = await this.#connect();
-      await client.insert({
-        table: qualifiedName(this.database, table),
-        values: rows.map(toJson),
-        format: 'JSONEachRow',
-        clickhouse_settings: this.#insertSettings,
-      });
+      const payload = compactPayload(rows, toRow);
+      if (this.#embedded !== undefined) {
+        // chdb's own insert would splice the payload into the SQL text (a copy of every
+        // batch, parsed as part of the statement); rawInsert hands it to the engine's parser.
+        await this.#embedded.chdb.rawInsert({ table: `${this.database}.${table}`, columns, values: payload, format: 'JSONCompactEachRow' });
+      } else {
+        const result = await client.exec({
+          query: `INSERT INTO ${qualifiedName(this.database, table)} (${columns.map(quoteIdentifier).join(', ')}) FORMAT JSONCompactEachRow`,
+          values: Readable.from([payload]),
+          clickhouse_settings: this.#insertSettings,
+        });
+        await finished(result.stream.resume());
+      }
     } catch (err) {
       metrics?.insertDuration.observe({ table, outcome: 'error' }, elapsedSeconds());
       const reason = err instanceof Error ? err.message : String(err);
@@ -244,7 +255,9 @@ export class ClickHouseStorage implements TraceStorage {
   async #openClient(): Promise<ClickHouseClient> {
     const { embeddedPath, database } = this.#options;
     if (embeddedPath !== undefined) {
-      return createClient({ connection: await openEmbeddedConnection(embeddedPath), ...this.#commonClientOptions() });
+      const connection = await openEmbeddedConnection(embeddedPath);
+      this.#embedded = connection;
+      return createClient({ connection, ...this.#commonClientOptions() });
     }
     return createClient({ ...(await this.#serverClientOptions()), database });
   }

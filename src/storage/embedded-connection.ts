@@ -4,7 +4,12 @@ import type { ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { StoreLockedError } from './store-locked-error.js';
 
 /** What `createClient({ connection })` accepts: chdb's in-process ClickHouse. */
-export type EmbeddedConnection = NonNullable<ClickHouseClientConfigOptions['connection']>;
+export type EmbeddedConnection = NonNullable<ClickHouseClientConfigOptions['connection']> & {
+  /** chdb's own extension: a batch handed to the engine's parser as is. */
+  chdb: {
+    rawInsert(params: { table: string; columns?: readonly string[]; values: string | Uint8Array; format: 'JSONCompactEachRow' | 'JSONEachRow' }): Promise<unknown>;
+  };
+};
 
 /**
  * The part of `chdb/connection` used here, declared locally so that compiling spanscore does
