@@ -1,93 +1,110 @@
-import { spawn } from 'node:child_process';
-import { readFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startClickHouseServer, type ClickHouseServer } from '../test/helpers/clickhouse-server.js';
-import { startDaemon } from '../test/helpers/daemon-process.js';
+import { startClickHouseServer } from '../test/helpers/clickhouse-server.js';
+import { runJsonChild } from './child-json.js';
+import type { DecodeFloorResult } from './floor-decode.js';
+import type { InsertFloorOptions, InsertFloorResult } from './floor-insert.js';
+import { runScenario, SCENARIOS, type BenchSettings, type ScenarioName, type ScenarioResult } from './ingest-scenarios.js';
+import { formatNotes, formatTable, TARGETS_LINE, type Floors } from './ingest-table.js';
+import { buildLlmSpanRequests } from './llm-span-request.js';
+import { cpuMicrosOrNaN, findPidByArgument } from './proc-stats.js';
 
 /**
- * `npm run bench`: sustained OTLP/HTTP protobuf ingest into the daemon from a separate
- * load-generator process, for both storage modes. Prints spans/s acknowledged, the
- * daemon's CPU per span (its own process only: /proc/PID/stat utime+stime) and its peak
- * RSS (VmHWM).
+ * `npm run bench` (ingest part): the performance issue's table. Sustained OTLP ingest into
+ * the daemon from a separate load-generator process (8 senders, 1,000-span protobuf
+ * requests of ~800-byte LLM spans), one fresh daemon per scenario: embedded ClickHouse over
+ * HTTP, a ClickHouse server over HTTP and over gRPC, and the server over HTTP with two
+ * scoring rules. Then the floors measured in the same run: protobuf decode alone, and a bare
+ * client insert of the same rows, so every daemon figure can be read as a ratio of them.
+ *
+ * Knobs: BENCH_DURATION_MS (measured time per scenario, 20000), BENCH_WARMUP_MS (2000, not
+ * measured), BENCH_CONCURRENCY (8), BENCH_SPANS_PER_REQUEST (1000), BENCH_SCENARIOS (comma
+ * list of scenario names), BENCH_TRACK_EVERY / BENCH_TRACK_SPANS (time-to-score follows the
+ * first 200 spans of every 5th request), BENCH_FLOOR_MS (measured time per floor, 8000),
+ * BENCH_FLOOR_BATCH_ROWS (rows per floor insert, 10000).
  */
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 20_000);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const SPANS_PER_REQUEST = Number(process.env.BENCH_SPANS_PER_REQUEST ?? 1000);
-const CLOCK_TICKS = 100; // USER_HZ on Linux
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const settings: BenchSettings = {
+  durationMs: env('BENCH_DURATION_MS', 20_000),
+  warmupMs: env('BENCH_WARMUP_MS', 2_000),
+  concurrency: env('BENCH_CONCURRENCY', 8),
+  spansPerRequest: env('BENCH_SPANS_PER_REQUEST', 1000),
+  trackEvery: env('BENCH_TRACK_EVERY', 5),
+  trackSpans: env('BENCH_TRACK_SPANS', 200),
+  drainMs: 15_000,
+};
+const FLOOR_MS = env('BENCH_FLOOR_MS', 8_000);
+const FLOOR_BATCH_ROWS = env('BENCH_FLOOR_BATCH_ROWS', 10_000);
+// The daemon's default storage.clickhouse.insert.max_concurrent.
+const FLOOR_CONCURRENT_INSERTS = 2;
 
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of /proc/PID/stat (1-based), i.e. 11 and 12 after the comm field.
-  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / CLOCK_TICKS;
+function selectedScenarios(): ScenarioName[] {
+  const list = process.env.BENCH_SCENARIOS;
+  if (list === undefined || list.trim() === '') return [...SCENARIOS];
+  const names = list.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`BENCH_SCENARIOS: unknown ${unknown.map((n) => JSON.stringify(n)).join(', ')}; known: ${SCENARIOS.join(', ')}`);
+  return SCENARIOS.filter((name) => names.includes(name));
 }
 
-function peakRssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
-  return Number(line.split(/\s+/)[1]) / 1024;
-}
+const progress = (text: string) => process.stderr.write(`bench: ${text}\n`);
 
-interface LoadResult {
-  ackedSpans: number;
-  elapsedMs: number;
-  requests: number;
-  statuses: Record<string, number>;
-  p50Ms: number;
-  p99Ms: number;
-}
-
-function runLoad(address: string): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(import.meta.dirname, 'load-generator.js'), JSON.stringify({ address, concurrency: CONCURRENCY, durationMs: DURATION_MS, spansPerRequest: SPANS_PER_REQUEST })], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))));
-  });
-}
-
-async function benchMode(mode: 'embedded' | 'clickhouse-server'): Promise<Record<string, string | number>> {
-  let server: ClickHouseServer | undefined;
-  const storage =
-    mode === 'embedded'
-      ? `    embedded: { path: ${join(mkdtempSync(join(tmpdir(), 'spanscore-bench-')), 'clickhouse')} }`
-      : `    url: ${(server = await startClickHouseServer()).url}`;
-  const daemon = await startDaemon(`
-receivers:
-  otlp:
-    protocols:
-      http: { endpoint: 127.0.0.1:0 }
-storage:
-  clickhouse:
-${storage}
-admin: { endpoint: 127.0.0.1:0 }
-service: { log_level: warn }
-`);
+async function insertFloor(mode: 'server' | 'embedded'): Promise<InsertFloorResult & { clickhouseMicrosPerSpan: number }> {
+  const base = { database: 'bench_floor', spansPerRequest: settings.spansPerRequest, batchRows: FLOOR_BATCH_ROWS, concurrentInserts: FLOOR_CONCURRENT_INSERTS, durationMs: FLOOR_MS };
+  if (mode === 'embedded') {
+    const dir = mkdtempSync(join(tmpdir(), 'spanscore-bench-floor-'));
+    try {
+      const result = await runJsonChild<InsertFloorResult>('floor-insert.js', { ...base, embeddedPath: join(dir, 'clickhouse') } satisfies InsertFloorOptions);
+      return { ...result, clickhouseMicrosPerSpan: Number.NaN };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const server = await startClickHouseServer({ maxLifetimeSeconds: 600 });
   try {
-    const pid = daemon.child.pid!;
-    const cpuBefore = cpuMicros(pid);
-    const load = await runLoad(daemon.addresses.http!);
-    const cpu = cpuMicros(pid) - cpuBefore;
-    return {
-      mode,
-      'spans/s': Math.round((load.ackedSpans / load.elapsedMs) * 1000),
-      'daemon CPU µs/span': load.ackedSpans > 0 ? Number((cpu / load.ackedSpans).toFixed(1)) : 'n/a',
-      'ack p50 ms': Number(load.p50Ms.toFixed(1)),
-      'ack p99 ms': Number(load.p99Ms.toFixed(1)),
-      'peak RSS MiB': Math.round(peakRssMiB(pid)),
-      'acked spans': load.ackedSpans,
-      statuses: JSON.stringify(load.statuses),
-    };
+    const pid = findPidByArgument(`--http_port=${server.port}`);
+    let before = cpuMicrosOrNaN(pid);
+    const result = await runJsonChild<InsertFloorResult>('floor-insert.js', { ...base, url: server.url } satisfies InsertFloorOptions, (line) => {
+      if (line.type === 'measuring') before = cpuMicrosOrNaN(pid);
+    });
+    return { ...result, clickhouseMicrosPerSpan: (cpuMicrosOrNaN(pid) - before) / result.rows };
   } finally {
-    await daemon.stop('SIGTERM');
-    await server?.stop();
+    await server.dispose();
   }
 }
 
-const rows = [];
-for (const mode of ['embedded', 'clickhouse-server'] as const) {
-  process.stderr.write(`bench: ${mode}, ${CONCURRENCY} senders x ${SPANS_PER_REQUEST}-span requests for ${DURATION_MS / 1000}s...\n`);
-  rows.push(await benchMode(mode));
+const scenarios = selectedScenarios();
+const bytesPerSpan = buildLlmSpanRequests(1, 1000)[0]!.length / 1000;
+const cpuModel = cpus()[0]?.model.trim() ?? 'unknown CPU';
+const header =
+  `ingest benchmark, ${new Date().toISOString()}: ${availableParallelism()} cores (${cpuModel}), node ${process.version}, ` +
+  `load average at start ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}; ${settings.concurrency} senders x ${settings.spansPerRequest}-span OTLP protobuf requests (${Math.round(bytesPerSpan)} bytes/span encoded), ` +
+  `${settings.warmupMs / 1000} s warm-up + ${settings.durationMs / 1000} s measured per scenario`;
+progress(header);
+
+progress(`floor: protobuf decode, ${FLOOR_MS / 1000} s...`);
+const floors: Floors = { decode: await runJsonChild<DecodeFloorResult>('floor-decode.js', { spansPerRequest: settings.spansPerRequest, durationMs: FLOOR_MS }) };
+if (scenarios.some((name) => name.startsWith('server'))) {
+  progress(`floor: bare insert into a ClickHouse server, ${FLOOR_MS / 1000} s...`);
+  floors.server = await insertFloor('server');
 }
-console.table(rows);
+if (scenarios.some((name) => name.startsWith('embedded'))) {
+  progress(`floor: bare insert into the embedded engine, ${FLOOR_MS / 1000} s...`);
+  floors.embedded = await insertFloor('embedded');
+}
+
+const results: ScenarioResult[] = [];
+for (const name of scenarios) {
+  progress(`${name}: ${settings.concurrency} senders x ${settings.spansPerRequest}-span requests, ${settings.warmupMs / 1000} + ${settings.durationMs / 1000} s...`);
+  results.push(await runScenario(name, settings));
+}
+
+const kernel = readFileSync('/proc/version', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`\n${header}; ${kernel}`);
+console.log(TARGETS_LINE);
+console.log(formatTable(results, floors));
+console.log(formatNotes(results, floors, FLOOR_BATCH_ROWS));
+console.log();
