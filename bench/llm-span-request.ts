@@ -4,7 +4,7 @@ import protobuf from 'protobufjs';
 import { PACKAGE_ROOT } from '../test/helpers/package-root.js';
 
 /**
- * Pre-encoded OTLP/protobuf requests of LLM-style spans (~800 bytes, ~10 attributes each),
+ * Pre-encoded OTLP/protobuf requests of LLM-style spans (~800 bytes encoded, 10 attributes each),
  * the load shape the performance targets are stated in.
  */
 export function buildLlmSpanRequests(count: number, spansPerRequest: number): Buffer[] {
@@ -30,7 +30,12 @@ export function buildLlmSpanRequests(count: number, spansPerRequest: number): Bu
         endTimeUnixNano: (now + BigInt(i) * 1000n + 250_000_000n).toString(),
         attributes: [
           str('input.value', `What is the capital of country number ${i}? Please answer briefly and cite a source for the claim.`),
-          str('output.value', `The capital of country number ${i} is City ${i}. Source: the world factbook, 2025 edition, page ${i % 300}.`),
+          str(
+            'output.value',
+            `The capital of country number ${i} is City ${i}. Source: the world factbook, 2025 edition, page ${i % 300}. ` +
+              `City ${i} has been the seat of government since the country's founding; its population was last counted ` +
+              `in the national census, and it hosts the parliament, the supreme court and most ministries.`,
+          ),
           str('expected', `City ${i}`),
           str('gen_ai.request.model', 'gpt-4o-mini'),
           str('gen_ai.system', 'openai'),

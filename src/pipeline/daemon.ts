@@ -12,6 +12,7 @@ import { ScoringProcessor, type RuleCounters } from '../scoring/scoring-processo
 import type { RuleSpec } from '../scoring/rule-spec.js';
 import { ClickHouseStorage } from '../storage/clickhouse-storage.js';
 import { GroupCommitWriter } from '../storage/group-commit-writer.js';
+import { EMBEDDED_SPAN_MEMORY, SERVER_SPAN_MEMORY } from './span-size.js';
 import { RetryableStorageError } from './errors.js';
 import { MemoryLimiter } from './memory-limiter.js';
 import type { SpanRow } from './span-row.js';
@@ -82,7 +83,10 @@ export class Daemon {
     this.memoryLimiter = new MemoryLimiter({ ...config.memoryLimiter, metrics: this.metrics, logger: logger.child({ component: 'memory_limiter' }) });
     this.scoring = this.createScoring(config);
     // Through `this.scoring`, not the processor itself: a reload swaps it.
-    this.pipeline = new TracesPipeline(this.writer, [{ onStored: (spans) => this.scoring.onStored(spans) }], this.metrics, logger.child({ component: 'pipeline' }), { limiter: this.memoryLimiter });
+    this.pipeline = new TracesPipeline(this.writer, [{ onStored: (spans) => this.scoring.onStored(spans) }], this.metrics, logger.child({ component: 'pipeline' }), {
+      limiter: this.memoryLimiter,
+      spanMemory: storage.embeddedPath !== undefined ? EMBEDDED_SPAN_MEMORY : SERVER_SPAN_MEMORY,
+    });
     const receiverLogger = logger.child({ component: 'receiver' });
     const receiverAuth = { auth: () => this.apiKeys, instanceId: config.service.instanceId, maxAttributeValueLength: config.receivers.maxAttributeValueLength };
     if (config.receivers.grpc) {

@@ -1,20 +1,35 @@
 import type { SpanRow } from './span-row.js';
 
 /**
- * What one span costs the process between its admission and its acknowledgement, per
- * character of its strings and per span. Measured on LLM-style spans (~480 characters, 10
- * attributes): ~1.4 KB of decoded row, ~0.5 KB of JSON row and ~0.9 KB of JSON text on the JS
- * heap, and with an embedded ClickHouse (its copy, parsed columns and part buffers) RSS rose
- * ~15-20 KB per span in flight under sustained overload. An estimate that is too high refuses
- * a little early; one too low lets RSS run past the limit.
+ * What one span costs the process between its admission and its acknowledgement, per span,
+ * per character of its strings and per map entry. An estimate that is too high refuses data
+ * early (503s with memory to spare); one too low lets RSS run past the limit.
  */
-export const BYTES_PER_CHAR = 24;
-export const BYTES_PER_SPAN = 4096;
-/** Attribute map entries, events and links: object and hash-table slots. */
-const BYTES_PER_ENTRY = 64;
+export interface SpanMemoryProfile {
+  perSpan: number;
+  perChar: number;
+  /** Attribute map entries, events and links: object and hash-table slots. */
+  perEntry: number;
+}
 
-/** Estimated memory held by these rows until they are stored (see BYTES_PER_CHAR). O(size of the rows). */
-export function estimateRowsBytes(rows: readonly SpanRow[]): number {
+/**
+ * With an embedded ClickHouse the engine's copy of a batch (parsed columns, part buffers) is
+ * the daemon's memory too: RSS rose ~15-20 KB per LLM-style span (~480 characters, 10
+ * attributes) in flight under sustained overload.
+ */
+export const EMBEDDED_SPAN_MEMORY: SpanMemoryProfile = { perSpan: 4096, perChar: 24, perEntry: 64 };
+
+/**
+ * With a ClickHouse server only the JS side counts: the decoded row (~1.4 KB for the same
+ * span), its JSON text for the insert (~0.6 KB) and their share of the request body. The
+ * embedded figures, applied here, let 6 requests of 1,000 spans in flight under the default
+ * 512 MiB limit at 290 MiB RSS, and refused two thirds of a load the process had memory for.
+ */
+export const SERVER_SPAN_MEMORY: SpanMemoryProfile = { perSpan: 1024, perChar: 4, perEntry: 48 };
+
+/** Estimated memory held by these rows until they are stored. O(size of the rows). */
+export function estimateRowsBytes(rows: readonly SpanRow[], profile: SpanMemoryProfile = EMBEDDED_SPAN_MEMORY): number {
+  const { perSpan, perChar, perEntry } = profile;
   let bytes = 0;
   for (const row of rows) {
     const chars =
@@ -31,20 +46,20 @@ export function estimateRowsBytes(rows: readonly SpanRow[]): number {
       row.Duration.length +
       row.StatusCode.length +
       row.StatusMessage.length;
-    bytes += BYTES_PER_SPAN + chars * BYTES_PER_CHAR + recordBytes(row.SpanAttributes) + recordBytes(row.ResourceAttributes);
+    bytes += perSpan + chars * perChar + recordBytes(row.SpanAttributes, profile) + recordBytes(row.ResourceAttributes, profile);
     for (const event of row.Events) {
-      bytes += BYTES_PER_ENTRY + (event.Name.length + event.Timestamp.length) * BYTES_PER_CHAR + recordBytes(event.Attributes);
+      bytes += perEntry + (event.Name.length + event.Timestamp.length) * perChar + recordBytes(event.Attributes, profile);
     }
     for (const link of row.Links) {
       const chars = link.TraceId.length + link.SpanId.length + link.TraceState.length;
-      bytes += BYTES_PER_ENTRY + chars * BYTES_PER_CHAR + recordBytes(link.Attributes);
+      bytes += perEntry + chars * perChar + recordBytes(link.Attributes, profile);
     }
   }
   return bytes;
 }
 
-function recordBytes(record: Record<string, string>): number {
+function recordBytes(record: Record<string, string>, { perChar, perEntry }: SpanMemoryProfile): number {
   let bytes = 0;
-  for (const key in record) bytes += BYTES_PER_ENTRY + (key.length + record[key]!.length) * BYTES_PER_CHAR;
+  for (const key in record) bytes += perEntry + (key.length + record[key]!.length) * perChar;
   return bytes;
 }

@@ -2,7 +2,7 @@ import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 import { RetryableStorageError } from './errors.js';
 import type { MemoryLimiter } from './memory-limiter.js';
-import { estimateRowsBytes } from './span-size.js';
+import { EMBEDDED_SPAN_MEMORY, estimateRowsBytes, type SpanMemoryProfile } from './span-size.js';
 import type { StoredSpanConsumer } from './span-consumer.js';
 import type { SpanRow } from './span-row.js';
 import type { ConsumeContext, TracesConsumer } from './traces-consumer.js';
@@ -21,6 +21,8 @@ export interface TracesPipelineOptions {
    * while inserts are slow this is what memory would grow with. Default 200,000.
    */
   maxPendingSpans?: number;
+  /** What a span in flight costs in memory: the embedded engine's share counts too. Default EMBEDDED_SPAN_MEMORY. */
+  spanMemory?: SpanMemoryProfile;
 }
 
 export const DEFAULT_MAX_PENDING_SPANS = 200_000;
@@ -39,6 +41,7 @@ export class TracesPipeline implements TracesConsumer {
   private pendingBytes = 0;
   private readonly limiter: TracesPipelineOptions['limiter'];
   private readonly maxPendingSpans: number;
+  private readonly spanMemory: SpanMemoryProfile;
 
   constructor(
     private readonly writer: SpanWriter,
@@ -49,13 +52,14 @@ export class TracesPipeline implements TracesConsumer {
   ) {
     this.limiter = options.limiter;
     this.maxPendingSpans = options.maxPendingSpans ?? DEFAULT_MAX_PENDING_SPANS;
+    this.spanMemory = options.spanMemory ?? EMBEDDED_SPAN_MEMORY;
     if (!(this.maxPendingSpans >= 1)) throw new RangeError(`maxPendingSpans must be >= 1, got ${this.maxPendingSpans}`);
   }
 
   async consume(spans: SpanRow[], _context: ConsumeContext): Promise<void> {
     if (!this.accepting) throw new RetryableStorageError('spanscore is shutting down', 1);
     if (spans.length === 0) return;
-    const bytes = this.limiter === undefined ? 0 : estimateRowsBytes(spans);
+    const bytes = this.limiter === undefined ? 0 : estimateRowsBytes(spans, this.spanMemory);
     this.admit(spans.length, bytes);
     this.pendingSpans += spans.length;
     this.pendingBytes += bytes;

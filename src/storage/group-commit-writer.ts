@@ -10,6 +10,11 @@ export interface GroupCommitWriterOptions<T> {
    * up everything behind it; few, because every insert creates a part ClickHouse must merge.
    */
   maxConcurrentInserts?: number;
+  /**
+   * An insert beyond the first starts only once every insert in flight has run this long, or
+   * when a full batch waits. Default 250 ms.
+   */
+  slowInsertMs?: number;
   insert: (rows: T[]) => Promise<void>;
 }
 
@@ -23,6 +28,8 @@ class Batch<T> {
   readonly waiters: Waiter[] = [];
   /** Linger time is over: send as soon as a slot is free. */
   due = false;
+  /** When its insert started (performance.now()). */
+  startedAt = 0;
   readonly done: Promise<void>;
   markDone!: () => void;
 
@@ -41,13 +48,19 @@ class Batch<T> {
  * A write is never split across inserts, so one acknowledgement maps to one insert; a
  * single write larger than `maxBatchRows` becomes one insert of its own size.
  *
- * While all insert slots are busy, a batch whose linger time has passed stays open and keeps
- * taking writes (up to `maxBatchRows`): under load, batches grow instead of queueing up.
+ * While an insert is in flight, a batch whose linger time has passed stays open and keeps
+ * taking writes (up to `maxBatchRows`): under load, batches grow instead of queueing up. A
+ * second insert starts only when the first looks stuck (`slowInsertMs`) or a batch is full:
+ * ClickHouse spends ~40 µs of CPU per span on 2,000-row inserts and ~23 µs on 10,000-row
+ * ones, and with senders waiting for their acknowledgement, two quick inserts in turn halve
+ * every batch.
  */
 export class GroupCommitWriter<T> {
   readonly #maxBatchRows: number;
   readonly #lingerMs: number;
   readonly #maxConcurrentInserts: number;
+  readonly #slowInsertMs: number;
+  #slowTimer: NodeJS.Timeout | undefined;
   readonly #insert: (rows: T[]) => Promise<void>;
 
   /** The batch taking writes. */
@@ -59,7 +72,7 @@ export class GroupCommitWriter<T> {
   #closed = false;
 
   constructor(options: GroupCommitWriterOptions<T>) {
-    const { maxBatchRows, lingerMs, maxConcurrentInserts = 2 } = options;
+    const { maxBatchRows, lingerMs, maxConcurrentInserts = 2, slowInsertMs = 250 } = options;
     if (!Number.isInteger(maxBatchRows) || maxBatchRows < 1) throw new RangeError('maxBatchRows must be a positive integer');
     if (!(lingerMs >= 0)) throw new RangeError('lingerMs must be >= 0');
     if (!Number.isInteger(maxConcurrentInserts) || maxConcurrentInserts < 1) {
@@ -68,6 +81,7 @@ export class GroupCommitWriter<T> {
     this.#maxBatchRows = maxBatchRows;
     this.#lingerMs = lingerMs;
     this.#maxConcurrentInserts = maxConcurrentInserts;
+    this.#slowInsertMs = slowInsertMs;
     this.#insert = options.insert;
   }
 
@@ -134,6 +148,7 @@ export class GroupCommitWriter<T> {
   /** Starts inserts while slots are free: sealed batches first, then the open one if due. */
   #pump(): void {
     while (this.#inFlight.size < this.#maxConcurrentInserts) {
+      if (this.#inFlight.size > 0 && !this.#mayAddInsert()) return;
       if (this.#sealed.length === 0 && this.#open?.due === true) this.#sealOpen();
       const batch = this.#sealed.shift();
       if (batch === undefined) return;
@@ -141,7 +156,25 @@ export class GroupCommitWriter<T> {
     }
   }
 
+  /** With inserts in flight: whether another may start now; if not, when to ask again. */
+  #mayAddInsert(): boolean {
+    if (this.#sealed.some((batch) => batch.rows.length >= this.#maxBatchRows)) return true;
+    const now = performance.now();
+    let youngest = 0;
+    for (const batch of this.#inFlight) youngest = Math.max(youngest, batch.startedAt);
+    const wait = youngest + this.#slowInsertMs - now;
+    if (wait <= 0) return true;
+    if (this.#slowTimer === undefined && (this.#sealed.length > 0 || this.#open !== undefined)) {
+      this.#slowTimer = setTimeout(() => {
+        this.#slowTimer = undefined;
+        this.#pump();
+      }, wait);
+    }
+    return false;
+  }
+
   #start(batch: Batch<T>): void {
+    batch.startedAt = performance.now();
     this.#inFlight.add(batch);
     const settle = (outcome: (w: Waiter) => void): void => {
       this.#inFlight.delete(batch);

@@ -102,7 +102,7 @@ describe('GroupCommitWriter', () => {
 
   it('keeps at most maxConcurrentInserts in flight, and grows the open batch meanwhile', async () => {
     const inserts = new ControlledInserts();
-    const writer = new GroupCommitWriter<number>({ maxBatchRows: 100, lingerMs: 5, maxConcurrentInserts: 2, insert: inserts.insert });
+    const writer = new GroupCommitWriter<number>({ maxBatchRows: 100, lingerMs: 5, maxConcurrentInserts: 2, slowInsertMs: 5, insert: inserts.insert });
     void writer.write([1]);
     await sleep(15);
     void writer.write([2]);
@@ -121,6 +121,33 @@ describe('GroupCommitWriter', () => {
     expect(inserts.calls.map((c) => c.rows)).toEqual([[1], [2], [3, 4]]);
     inserts.calls[1]!.resolve();
     inserts.calls[2]!.resolve();
+  });
+
+  it('starts a second insert only when the first looks stuck or a batch is full', async () => {
+    const inserts = new ControlledInserts();
+    const writer = new GroupCommitWriter<number>({ maxBatchRows: 3, lingerMs: 5, maxConcurrentInserts: 2, slowInsertMs: 150, insert: inserts.insert });
+    void writer.write([1]);
+    await sleep(15);
+    void writer.write([2]);
+    await sleep(30);
+    // The first insert is young: the next batch waits behind it, past its linger time.
+    expect(inserts.calls.map((c) => c.rows)).toEqual([[1]]);
+    void writer.write([3]);
+    await sleep(160);
+    // The first insert has run for slowInsertMs: the waiting batch goes on the second slot.
+    expect(inserts.calls.map((c) => c.rows)).toEqual([[1], [2, 3]]);
+    inserts.calls[0]!.resolve();
+    inserts.calls[1]!.resolve();
+    await tick();
+
+    void writer.write([4]);
+    await sleep(15);
+    void writer.write([5, 6, 7]);
+    await tick();
+    // A full batch does not wait for the young insert in flight.
+    expect(inserts.calls.map((c) => c.rows)).toEqual([[1], [2, 3], [4], [5, 6, 7]]);
+    inserts.calls.slice(2).forEach((c) => c.resolve());
+    await writer.close();
   });
 
   it('does not split a write larger than maxBatchRows, nor merge it with others', async () => {
