@@ -163,7 +163,14 @@ export class Daemon {
       workerMemoryMib: config.scoring.workerMemoryMib,
       queueCapacity: config.scoring.queueSize,
       maxBatchSize: config.scoring.batchSize,
-      storage: this.storage,
+      // Scoring spans join the received spans' inserts (group commit) instead of making
+      // small inserts of their own: ClickHouse pays per insert and per part.
+      storage: {
+        insertSpans: (rows) => this.writer.write(rows),
+        insertScores: (rows) => this.storage.insertScores(rows),
+        query: (sql, params, options) => this.storage.query(sql, params, options),
+        ping: () => this.storage.ping(),
+      },
       metrics: this.metrics,
       logger: this.logger.child({ component: 'scoring' }),
       autoevalsResolveFrom: defaultAutoevalsResolveFrom(config),
@@ -246,8 +253,10 @@ export class Daemon {
     this.logger.info({ deadlineMs }, 'shutting down: draining requests, inserts and scoring');
     await Promise.all(this.receivers.map((r) => r.shutdown(left())));
     this.pipeline.stopAccepting();
-    await this.writer.close().catch((error) => this.logger.error({ err: error }, 'final span insert failed'));
+    // Scoring spans go through the writer too: it closes once scoring has drained.
+    await this.writer.flush().catch((error) => this.logger.error({ err: error }, 'final span insert failed'));
     await Promise.all([this.scoring.shutdown(left()), ...this.retiring, this.onDemand.close()]);
+    await this.writer.close().catch((error) => this.logger.error({ err: error }, 'final scoring span insert failed'));
     await this.admin.shutdown();
     this.memoryLimiter.stop();
     await this.storage.close();

