@@ -15,6 +15,9 @@ import { TimeToScore, type TimeToScoreResult } from './time-to-score.js';
  * One row of the ingest table: a fresh daemon (and, in server mode, a fresh ClickHouse
  * server, so no scenario pays for the previous one's merges) under the load generator.
  */
+/** What deploy/Dockerfile's ENTRYPOINT and `npm start` give node. */
+export const DAEMON_NODE_OPTIONS = '--max-semi-space-size=8';
+
 export const SCENARIOS = ['embedded http', 'server http', 'server grpc', 'server http + rules'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -103,7 +106,8 @@ export async function runScenario(name: ScenarioName, settings: BenchSettings): 
   if (mode === 'server') server = await startClickHouseServer({ maxLifetimeSeconds: 900 });
   const clickhousePid = server === undefined ? undefined : findPidByArgument(`--http_port=${server.port}`);
   const storage = server !== undefined ? `    url: ${server.url}` : `    embedded: { path: ${join(dataDir!, 'clickhouse')} }`;
-  const daemon = await startDaemon(daemonYaml(storage, rules));
+  // Node's flags as the image and `npm start` run the daemon (see deploy/Dockerfile).
+  const daemon = await startDaemon(daemonYaml(storage, rules), { env: { NODE_OPTIONS: DAEMON_NODE_OPTIONS } });
   const client = server === undefined ? undefined : createClient({ url: server.url, request_timeout: 60_000 });
   try {
     const pid = daemon.child.pid!;

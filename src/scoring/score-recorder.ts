@@ -20,9 +20,14 @@ export interface ScoreRecorderOptions {
   storage: Pick<TraceStorage, 'insertSpans' | 'insertScores'>;
   metrics: Pick<DaemonMetrics, 'scoreWriteFailures'>;
   logger: Logger;
-  /** How long a score may wait for others before they are inserted together. Default 100 ms. */
+  /**
+   * How long a score may wait for others before they are inserted together. Default 300 ms:
+   * every insert into `scores` is a part ClickHouse must write and merge, and at 100 ms the
+   * scores' inserts cost ClickHouse 15% more CPU per ingested span under the benchmark's
+   * load, while time-to-score stayed well under a second either way.
+   */
   flushIntervalMs?: number;
-  /** Pending scores that trigger an insert without waiting. Default 1,000. */
+  /** Pending scores that trigger an insert without waiting. Default 5,000. */
   maxBatchRows?: number;
   /** Tries per insert, first one included. Default 5. */
   maxAttempts?: number;
@@ -166,8 +171,8 @@ export class ScoreRecorder {
     this.#storage = options.storage;
     this.#metrics = options.metrics;
     this.#logger = options.logger;
-    this.#flushIntervalMs = options.flushIntervalMs ?? 100;
-    this.#maxBatchRows = options.maxBatchRows ?? 1_000;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 300;
+    this.#maxBatchRows = options.maxBatchRows ?? 5_000;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 5);
     this.#initialBackoffMs = options.initialBackoffMs ?? 2_000;
     this.#maxBackoffMs = options.maxBackoffMs ?? 16_000;

@@ -85,7 +85,7 @@ export interface ScoringProcessorOptions {
   lingerMs?: number;
   /** Batches handed to the pool at once. Default `workers * 2`. */
   maxInFlightBatches?: number;
-  /** Write batching and retries of scores (ScoreRecorder defaults: 100 ms / 1,000 rows, 5 tries over ~30 s). */
+  /** Write batching and retries of scores (ScoreRecorder defaults: 300 ms / 5,000 rows, 5 tries over ~30 s). */
   recorder?: Omit<ScoreRecorderOptions, 'storage' | 'metrics' | 'logger' | 'onLost'>;
   /** `scoring.recovery`: span rules' missing scores found in ClickHouse and scored (ScoringRecovery). Absent: off. */
   recovery?: RecoveryConfig;

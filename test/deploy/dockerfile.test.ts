@@ -43,7 +43,7 @@ describe('deploy/Dockerfile', () => {
 
   it('starts the compiled CLI under tini and checks health with node on /healthz', () => {
     const entrypoint = execForm(runtime().instructions.find((i) => i.keyword === 'ENTRYPOINT')!.args)!;
-    expect(entrypoint).toEqual(['/usr/bin/tini', '--', 'node', '/app/dist/cli/main.js']);
+    expect(entrypoint).toEqual(['/usr/bin/tini', '--', 'node', '--max-semi-space-size=8', '/app/dist/cli/main.js']);
     // dist/cli/main.js is what tsc makes of src/cli/main.ts.
     expect(() => readFileSync(join(PACKAGE_ROOT, 'src/cli/main.ts'))).not.toThrow();
     const healthcheck = runtime().instructions.find((i) => i.keyword === 'HEALTHCHECK')!.args;
