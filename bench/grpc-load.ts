@@ -1,24 +1,11 @@
-import { credentials, makeGenericClientConstructor, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { ExportClient } from '../test/helpers/raw-grpc.js';
 
-/**
- * OTLP/gRPC for the load generator: TraceService/Export with a raw-bytes client (as
- * test/helpers/raw-grpc.ts does), so the gRPC scenario sends byte for byte the protobuf
+/*
+ * OTLP/gRPC for the load generator: TraceService/Export with test/helpers/raw-grpc.ts'
+ * raw-bytes client, so the gRPC scenario sends byte for byte the protobuf
  * bodies the HTTP scenario POSTs and the two transports can be compared on identical payloads.
  */
-const ExportClient = makeGenericClientConstructor(
-  {
-    Export: {
-      path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (b: Buffer) => b,
-      responseDeserialize: (b: Buffer) => b,
-    },
-  },
-  'TraceService',
-);
 
 type RawExport = (request: Buffer, callback: (error: ServiceError | null, response?: Buffer) => void) => void;
 

@@ -1,6 +1,7 @@
 import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
 
-const ExportClient = makeGenericClientConstructor(
+/** TraceService/Export over raw bytes: callers send exactly the protobuf they built. */
+export const ExportClient = makeGenericClientConstructor(
   {
     Export: {
       path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
