@@ -1,6 +1,7 @@
-import { ConfigError, formatIssue } from '../config/config-error.js';
+import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/config-loader.js';
 import { createDatabaseStatement, createTableStatements } from '../storage/schema.js';
+import { reportConfigError } from './config-error-report.js';
 
 /**
  * Prints the DDL the daemon would run for this config, for operators who create the tables
@@ -12,9 +13,7 @@ export function schemaCommand(file: string): number {
     config = loadConfig(file);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${file}: ${error.issues.length} error(s):\n`);
-    for (const issue of error.issues) process.stderr.write(`  ${formatIssue(file, issue)}\n`);
-    return 1;
+    return reportConfigError(file, error);
   }
   const { database, ttlDays, cluster } = config.storage;
   const statements = [createDatabaseStatement(database, cluster), ...createTableStatements({ database, ttlDays, cluster })];

@@ -1,7 +1,8 @@
-import { ConfigError, formatIssue } from '../config/config-error.js';
+import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/config-loader.js';
 import { checkScorers } from '../config/scorer-checks.js';
 import type { SpanscoreConfig } from '../config/spanscore-config.js';
+import { reportConfigError } from './config-error-report.js';
 
 export async function validateCommand(file: string): Promise<number> {
   try {
@@ -15,9 +16,7 @@ export async function validateCommand(file: string): Promise<number> {
     return 0;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${file}: ${error.issues.length} error(s):\n`);
-    for (const issue of error.issues) process.stderr.write(`  ${formatIssue(file, issue)}\n`);
-    return 1;
+    return reportConfigError(file, error);
   }
 }
 
