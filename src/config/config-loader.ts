@@ -12,7 +12,8 @@ import { DEFAULT_FIELD_CONVENTIONS } from '../scoring/span-fields.js';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
 import { configSchema, REPLICATION_DEFAULTS, type RawConfig } from './config-schema.js';
 import { substituteEnv } from './env-substitution.js';
-import type { ServerTlsFiles, SpanscoreConfig } from './spanscore-config.js';
+import type { ServerTlsFiles, SpanscoreConfig, StorageSpec } from './spanscore-config.js';
+import { checkPipeline, resolveExporters, resolveSelfTelemetry } from './exporter-config.js';
 
 const MIB = 1024 * 1024;
 
@@ -64,6 +65,10 @@ function zodIssueToConfigIssues(
   issue: z.core.$ZodIssue,
   locate: (path: readonly PropertyKey[]) => Pick<ConfigIssue, 'line' | 'column'>,
 ): ConfigIssue[] {
+  // zod reports a record key that fails its pattern as `invalid_key`, with the pattern's message inside.
+  if (issue.code === 'invalid_key') {
+    return issue.issues.map((inner) => ({ path: formatPath(issue.path), ...locate(issue.path), message: `key ${JSON.stringify(String(issue.path[issue.path.length - 1] ?? ''))}: ${inner.message}` }));
+  }
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
       const path = [...issue.path, key];
@@ -106,11 +111,12 @@ function resolveConfig(
     rules.push(resolveRule(rule, (name) => scorerFor(name) !== undefined || raw.scorers[name] !== undefined, (path, message) => problem(at(...path), message)));
   });
 
-  const clickhouse = raw.storage.clickhouse;
+  const clickhouse = raw.storage?.clickhouse;
   const protocols = raw.receivers.otlp.protocols;
   if (!protocols.grpc && !protocols.http) problem(['receivers', 'otlp', 'protocols'], 'enable at least one of `grpc` or `http`');
   const fields = raw.scoring.fields ?? {};
-  return {
+  const telemetry = resolveSelfTelemetry(raw, problem);
+  const config: SpanscoreConfig = {
     file: resolve(file),
     receivers: {
       grpc: protocols.grpc && {
@@ -127,36 +133,8 @@ function resolveConfig(
       },
       maxAttributeValueLength: raw.receivers.otlp.max_attribute_value_length,
     },
-    storage: {
-      url: clickhouse.url,
-      embeddedPath: clickhouse.embedded ? resolve(clickhouse.embedded.path) : undefined,
-      database: clickhouse.database,
-      username: clickhouse.username,
-      password: clickhouse.password,
-      ttlDays: clickhouse.ttl_days,
-      requestTimeoutMs: clickhouse.request_timeout,
-      ...(clickhouse.cluster !== undefined && {
-        cluster: {
-          name: clickhouse.cluster,
-          replicated: (clickhouse.replication ?? REPLICATION_DEFAULTS).enabled,
-          zookeeperPath: (clickhouse.replication ?? REPLICATION_DEFAULTS).zookeeper_path,
-          replicaName: (clickhouse.replication ?? REPLICATION_DEFAULTS).replica_name,
-        },
-      }),
-      createSchema: clickhouse.create_schema,
-      ...(clickhouse.tls && {
-        tls: {
-          ...(clickhouse.tls.ca_file && { caFile: resolve(clickhouse.tls.ca_file) }),
-          ...(clickhouse.tls.cert_file && { certFile: resolve(clickhouse.tls.cert_file) }),
-          ...(clickhouse.tls.key_file && { keyFile: resolve(clickhouse.tls.key_file) }),
-        },
-      }),
-      insert: {
-        maxBatchSpans: clickhouse.insert.max_batch_spans,
-        lingerMs: clickhouse.insert.linger,
-        maxConcurrent: clickhouse.insert.max_concurrent,
-      },
-    },
+    ...(clickhouse && { storage: resolveStorage(clickhouse) }),
+    exporters: resolveExporters(raw, problem),
     scoring: {
       workers: raw.scoring.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
       taskTimeoutMs: raw.scoring.task_timeout,
@@ -191,7 +169,47 @@ function resolveConfig(
     },
     memoryLimiter: memoryLimits(raw, problem),
     auth: { keys: resolveKeys(raw, problem) },
-    service: { shutdownTimeoutMs: raw.service.shutdown_timeout, logLevel: raw.service.log_level, instanceId: raw.service.instance_id ?? hostname() },
+    service: {
+      shutdownTimeoutMs: raw.service.shutdown_timeout,
+      logLevel: raw.service.log_level,
+      instanceId: raw.service.instance_id ?? hostname(),
+      ...(telemetry && { telemetry }),
+    },
+  };
+  checkPipeline(config, problem);
+  return config;
+}
+
+function resolveStorage(clickhouse: NonNullable<NonNullable<RawConfig['storage']>['clickhouse']>): StorageSpec {
+  return {
+    url: clickhouse.url,
+    embeddedPath: clickhouse.embedded ? resolve(clickhouse.embedded.path) : undefined,
+    database: clickhouse.database,
+    username: clickhouse.username,
+    password: clickhouse.password,
+    ttlDays: clickhouse.ttl_days,
+    requestTimeoutMs: clickhouse.request_timeout,
+    ...(clickhouse.cluster !== undefined && {
+      cluster: {
+        name: clickhouse.cluster,
+        replicated: (clickhouse.replication ?? REPLICATION_DEFAULTS).enabled,
+        zookeeperPath: (clickhouse.replication ?? REPLICATION_DEFAULTS).zookeeper_path,
+        replicaName: (clickhouse.replication ?? REPLICATION_DEFAULTS).replica_name,
+      },
+    }),
+    createSchema: clickhouse.create_schema,
+    ...(clickhouse.tls && {
+      tls: {
+        ...(clickhouse.tls.ca_file && { caFile: resolve(clickhouse.tls.ca_file) }),
+        ...(clickhouse.tls.cert_file && { certFile: resolve(clickhouse.tls.cert_file) }),
+        ...(clickhouse.tls.key_file && { keyFile: resolve(clickhouse.tls.key_file) }),
+      },
+    }),
+    insert: {
+      maxBatchSpans: clickhouse.insert.max_batch_spans,
+      lingerMs: clickhouse.insert.linger,
+      maxConcurrent: clickhouse.insert.max_concurrent,
+    },
   };
 }
 
@@ -235,7 +253,7 @@ const DEFAULT_LIMIT_MIB = { server: 512, embedded: 2048 };
 
 function memoryLimits(raw: RawConfig, problem: (path: PropertyKey[], message: string) => void): SpanscoreConfig['memoryLimiter'] {
   const limiter = raw.memory_limiter;
-  const limitMib = limiter.limit_mib ?? (raw.storage.clickhouse.embedded ? DEFAULT_LIMIT_MIB.embedded : DEFAULT_LIMIT_MIB.server);
+  const limitMib = limiter.limit_mib ?? (raw.storage?.clickhouse?.embedded ? DEFAULT_LIMIT_MIB.embedded : DEFAULT_LIMIT_MIB.server);
   const spikeMib = limiter.spike_limit_mib ?? Math.round(limitMib / 4);
   if (spikeMib >= limitMib) problem(['memory_limiter', 'spike_limit_mib'], `must be below limit_mib (${limitMib})`);
   const limitBytes = limitMib * MIB;

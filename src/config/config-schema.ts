@@ -202,6 +202,91 @@ const apiKey = z.strictObject({
 
 const auth = z.strictObject({ keys: z.array(apiKey).default([]) });
 
+/** Client TLS, as the Collector's exporters write it. */
+const clientTls = z.strictObject({
+  /** gRPC only: plaintext (h2c). An `http://` endpoint means the same. */
+  insecure: z.boolean().default(false),
+  /** Accept any server certificate (tests, never production). */
+  insecure_skip_verify: z.boolean().default(false),
+  ca_file: z.string().min(1).optional(),
+  cert_file: z.string().min(1).optional(),
+  key_file: z.string().min(1).optional(),
+  /** The name to check the server certificate against, when it differs from the endpoint's host. */
+  server_name_override: z.string().min(1).optional(),
+});
+
+export const EXPORTER_PROTOCOLS = ['grpc', 'http/protobuf', 'http/json'] as const;
+
+/** The Collector's exporterhelper retry_on_failure, with its defaults. */
+export const RETRY_DEFAULTS = { enabled: true, initial_interval: 5_000, max_interval: 30_000, max_elapsed_time: 300_000, multiplier: 1.5, randomization_factor: 0.5 };
+/** The Collector's sending_queue (`queue_size` in requests), plus a bound in bytes: requests vary from a span to many MiB. */
+export const QUEUE_DEFAULTS = { enabled: true, num_consumers: 10, queue_size: 1_000, queue_size_mib: 64 };
+
+/**
+ * One `exporters.otlp` / `exporters.otlp/<name>` entry: forwards received spans (the request
+ * bytes as received) and scoring spans to an OTLP endpoint downstream.
+ */
+const otlpExporter = z.strictObject({
+  /** gRPC: `host:port` or `http(s)://host:port`. HTTP: a base URL to which `/v1/traces` is added (not needed with `traces_endpoint`). */
+  endpoint: z.string().min(1).optional(),
+  /** HTTP only: the full URL to POST to, used as is (the SDKs' OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). */
+  traces_endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  protocol: z.enum(EXPORTER_PROTOCOLS).default('grpc'),
+  /** What to forward: the spans the receivers took, the scoring spans spanscore writes, or both. */
+  forward: z.enum(['received', 'scoring', 'both']).default('both'),
+  headers: z.record(z.string().min(1), z.string()).default({}),
+  compression: z.enum(['gzip', 'none']).default('gzip'),
+  timeout: durationMs({ min: 1 }).default(10_000),
+  tls: section(clientTls).optional(),
+  retry_on_failure: section(
+    z.strictObject({
+      enabled: z.boolean().default(RETRY_DEFAULTS.enabled),
+      initial_interval: durationMs({ min: 1 }).default(RETRY_DEFAULTS.initial_interval),
+      max_interval: durationMs({ min: 1 }).default(RETRY_DEFAULTS.max_interval),
+      /** 0: retry until the request is shed or spanscore stops. */
+      max_elapsed_time: durationMs({ min: 0 }).default(RETRY_DEFAULTS.max_elapsed_time),
+      multiplier: z.number().min(1).default(RETRY_DEFAULTS.multiplier),
+      randomization_factor: z.number().min(0).max(1).default(RETRY_DEFAULTS.randomization_factor),
+    }),
+  ).default(RETRY_DEFAULTS),
+  sending_queue: section(
+    z.strictObject({
+      /** false: no queue, a request is sent at once (one at a time per consumer) or shed. */
+      enabled: z.boolean().default(QUEUE_DEFAULTS.enabled),
+      num_consumers: z.number().int().positive().max(256).default(QUEUE_DEFAULTS.num_consumers),
+      queue_size: z.number().int().positive().default(QUEUE_DEFAULTS.queue_size),
+      queue_size_mib: z.number().positive().max(16_384).default(QUEUE_DEFAULTS.queue_size_mib),
+    }),
+  ).default(QUEUE_DEFAULTS),
+}).superRefine((value, ctx) => {
+  if (value.endpoint === undefined && (value.protocol === 'grpc' || value.traces_endpoint === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['endpoint'], message: value.protocol === 'grpc' ? 'required: the downstream host:port' : 'required: the downstream base URL (or give `traces_endpoint`)' });
+  }
+});
+
+export type RawOtlpExporter = z.output<typeof otlpExporter>;
+
+/** Collector-style names: `otlp`, or `otlp/<name>` for more than one. */
+const exporters = z.record(
+  z.string().regex(/^otlp(\/[A-Za-z0-9_.:-]+)?$/, 'exporters are `otlp` or `otlp/<name>` (letters, digits and _ . : -)'),
+  section(otlpExporter),
+);
+
+/** The daemon's own traces (`service.telemetry.traces`): off unless an endpoint is given. */
+const selfTelemetry = z.strictObject({
+  traces: section(
+    z.strictObject({
+      /** gRPC: `host:port` or `http(s)://host:port`; HTTP: the full URL (`.../v1/traces`). */
+      endpoint: z.string().min(1),
+      protocol: z.enum(EXPORTER_PROTOCOLS).default('http/protobuf'),
+      headers: z.record(z.string().min(1), z.string()).default({}),
+      tls: section(clientTls).optional(),
+      /** Share of root operations traced (parent-based below them). */
+      sampling_ratio: z.number().min(0).max(1).default(1),
+    }),
+  ).optional(),
+});
+
 /**
  * The Collector's memory_limiter: above `limit_mib - spike_limit_mib` (soft) the receivers
  * refuse new data with a retryable status, above `limit_mib` (hard) too; scoring sheds
@@ -221,6 +306,7 @@ const service = z.strictObject({
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   /** Names this replica: trace rules are decided by the replica that stored the root span. Default: the host name. */
   instance_id: z.string().min(1).optional(),
+  telemetry: section(selfTelemetry).optional(),
 });
 
 /** The whole config file. Unknown keys anywhere are errors (strict objects). */
@@ -234,7 +320,9 @@ export const configSchema = z.strictObject({
       max_attribute_value_length: 65_536,
     },
   }),
-  storage: z.strictObject({ clickhouse }),
+  /** Absent: a forward-only pipeline (exporters.otlp must carry the spans and the scores). */
+  storage: section(z.strictObject({ clickhouse: clickhouse.optional() })).optional(),
+  exporters: section(exporters).default({}),
   scoring: section(scoring).default({ task_timeout: 10_000, queue_size: 10_000, batch_size: 64, llm_prices: {}, worker_memory_mib: 256, recovery: { enabled: true, window: 3_600_000, interval: 300_000, min_age: 120_000, max_spans: 10_000 } }),
   scorers: section(z.record(z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'scorer names are letters, digits and _ . : - only'), scorerSchema)).default({}),
   rules: section(z.array(ruleSchema)).default([]),

@@ -10,6 +10,65 @@ export interface ServerTlsFiles {
   clientCaFile?: string;
 }
 
+/** ClickHouse: a server (`url`) or the embedded engine (`embeddedPath`). */
+export interface StorageSpec {
+  url?: string;
+  embeddedPath?: string;
+  database: string;
+  username: string;
+  password: string;
+  ttlDays: number;
+  requestTimeoutMs: number;
+  cluster?: { name: string; replicated: boolean; zookeeperPath: string; replicaName: string };
+  createSchema: boolean;
+  /** TLS to the server (absolute paths). */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  insert: { maxBatchSpans: number; lingerMs: number; maxConcurrent: number };
+}
+
+export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';
+
+/** Client TLS towards an OTLP endpoint (absolute paths). */
+export interface ClientTlsSpec {
+  /** Plaintext: gRPC `insecure: true` or an `http://` endpoint. */
+  insecure: boolean;
+  insecureSkipVerify: boolean;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  serverNameOverride?: string;
+}
+
+/** One resolved `exporters.otlp*` entry. */
+export interface OtlpExporterSpec {
+  /** `otlp` or `otlp/<name>`: the `exporter` label of its metrics. */
+  name: string;
+  protocol: OtlpProtocol;
+  /**
+   * gRPC: `host:port` (plaintext when `tls.insecure`). HTTP: the full URL the requests are
+   * POSTed to (`traces_endpoint`, or `endpoint` + `/v1/traces`).
+   */
+  endpoint: string;
+  forwardReceived: boolean;
+  forwardScoring: boolean;
+  headers: Record<string, string>;
+  compression: 'gzip' | 'none';
+  timeoutMs: number;
+  tls: ClientTlsSpec;
+  retry: { enabled: boolean; initialIntervalMs: number; maxIntervalMs: number; maxElapsedMs: number; multiplier: number; randomizationFactor: number };
+  queue: { enabled: boolean; numConsumers: number; maxRequests: number; maxBytes: number };
+}
+
+/** `service.telemetry.traces`: where the daemon's own spans go. */
+export interface SelfTelemetrySpec {
+  protocol: OtlpProtocol;
+  /** As OtlpExporterSpec.endpoint (HTTP: the full URL, used as is). */
+  endpoint: string;
+  headers: Record<string, string>;
+  tls: ClientTlsSpec;
+  samplingRatio: number;
+}
+
 /** The validated config, in the shapes the components take. Built once by `loadConfig`. */
 export interface SpanscoreConfig {
   /** Absolute path of the file it came from. */
@@ -20,20 +79,10 @@ export interface SpanscoreConfig {
     /** Attribute values longer than this (characters) are truncated with a marker. */
     maxAttributeValueLength: number;
   };
-  storage: {
-    url?: string;
-    embeddedPath?: string;
-    database: string;
-    username: string;
-    password: string;
-    ttlDays: number;
-    requestTimeoutMs: number;
-    cluster?: { name: string; replicated: boolean; zookeeperPath: string; replicaName: string };
-    createSchema: boolean;
-    /** TLS to the server (absolute paths). */
-    tls?: { caFile?: string; certFile?: string; keyFile?: string };
-    insert: { maxBatchSpans: number; lingerMs: number; maxConcurrent: number };
-  };
+  /** Absent: forward-only (no ClickHouse); `exporters` then carry the spans and the scores. */
+  storage?: StorageSpec;
+  /** `exporters.otlp*`, in file order. */
+  exporters: OtlpExporterSpec[];
   scoring: {
     workers: number;
     taskTimeoutMs: number;
@@ -52,5 +101,5 @@ export interface SpanscoreConfig {
   memoryLimiter: { checkIntervalMs: number; limitBytes: number; softLimitBytes: number; scoringShedBytes: number };
   /** Empty: no keys, every receiver and the admin endpoint on loopback only. */
   auth: { keys: ApiKeySpec[] };
-  service: { shutdownTimeoutMs: number; logLevel: string; instanceId: string };
+  service: { shutdownTimeoutMs: number; logLevel: string; instanceId: string; telemetry?: SelfTelemetrySpec };
 }

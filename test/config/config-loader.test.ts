@@ -18,9 +18,9 @@ describe('config loader', () => {
     expect(server.memoryLimiter).toMatchObject({ limitBytes: 512 * 1024 * 1024, softLimitBytes: 384 * 1024 * 1024 });
     expect(config.scoring.recovery).toEqual({ enabled: true, windowMs: 3_600_000, intervalMs: 300_000, minAgeMs: 120_000, maxSpans: 10_000 });
     expect(config.scoring.workerMemoryMib).toBe(256);
-    expect(config.storage.database).toBe('spanscore');
-    expect(config.storage.embeddedPath).toBe(join(process.cwd(), 'data/x'));
-    expect(config.storage.url).toBeUndefined();
+    expect(config.storage!.database).toBe('spanscore');
+    expect(config.storage!.embeddedPath).toBe(join(process.cwd(), 'data/x'));
+    expect(config.storage!.url).toBeUndefined();
     expect(config.rules).toEqual([]);
     expect(config.admin.endpoint).toBe('127.0.0.1:13133');
     expect(config.scoring.conventions.input[0]).toBe('input.value');
@@ -30,7 +30,7 @@ describe('config loader', () => {
     const config = loadConfig('config/spanscore.yaml', {});
     expect(config.rules.map((r) => r.name)).toEqual(['demo-root-spans']);
     expect(config.rules[0]!.applyTo.rootSpans).toBe(true);
-    expect(config.storage.embeddedPath).toMatch(/data\/clickhouse$/);
+    expect(config.storage!.embeddedPath).toMatch(/data\/clickhouse$/);
   });
 
   it('substitutes ${env:NAME} and ${env:NAME:-default} in values', () => {
