@@ -163,6 +163,56 @@ export class DaemonMetrics {
     registers: [this.registry],
   });
 
+  /** Exporter metrics are labelled by exporter (`otlp/<name>`) and kind (`received` | `scoring`), as the Collector's otelcol_exporter_*. */
+  readonly exporterSentSpans = new Counter({
+    name: 'spanscore_exporter_sent_spans_total',
+    help: 'Spans an OTLP exporter delivered downstream (the downstream acknowledged them).',
+    labelNames: ['exporter', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly exporterShedSpans = new Counter({
+    name: 'spanscore_exporter_shed_spans_total',
+    help: 'Spans an OTLP exporter dropped without sending because its sending queue was full (downstream down or slow).',
+    labelNames: ['exporter', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly exporterFailedSpans = new Counter({
+    name: 'spanscore_exporter_send_failed_spans_total',
+    help: 'Spans an OTLP exporter gave up on: refused by the downstream (not retryable), retries exhausted, or left at shutdown.',
+    labelNames: ['exporter', 'kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly exporterRetries = new Counter({
+    name: 'spanscore_exporter_retries_total',
+    help: 'Export requests sent again after a retryable failure.',
+    labelNames: ['exporter'] as const,
+    registers: [this.registry],
+  });
+
+  readonly exporterQueueRequests = new Gauge({
+    name: 'spanscore_exporter_queue_size',
+    help: 'Requests waiting in (or being sent from) an OTLP exporter\'s sending queue.',
+    labelNames: ['exporter'] as const,
+    registers: [this.registry],
+  });
+
+  readonly exporterQueueBytes = new Gauge({
+    name: 'spanscore_exporter_queue_bytes',
+    help: 'Bytes held by an OTLP exporter\'s sending queue.',
+    labelNames: ['exporter'] as const,
+    registers: [this.registry],
+  });
+
+  readonly exporterQueueCapacity = new Gauge({
+    name: 'spanscore_exporter_queue_capacity',
+    help: 'Requests an OTLP exporter\'s sending queue holds at most (queue_size).',
+    labelNames: ['exporter'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) {
       collectDefaultMetrics({ register: this.registry, prefix: 'spanscore_' });
