@@ -20,6 +20,10 @@ export async function queryCommand(file: string, sql: string, format: string): P
     }
     throw error;
   }
+  if (config.storage === undefined) {
+    process.stderr.write(`${file}: no storage.clickhouse: this spanscore runs forward-only and stores nothing to query\n`);
+    return 1;
+  }
   const storage = new ClickHouseStorage({ ...config.storage, logger: silentLogger() });
   try {
     const rows = await storage.query(sql, {}, { readonly: true });

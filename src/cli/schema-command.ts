@@ -15,6 +15,10 @@ export function schemaCommand(file: string): number {
     if (!(error instanceof ConfigError)) throw error;
     return reportConfigError(file, error);
   }
+  if (config.storage === undefined) {
+    process.stderr.write(`${file}: no storage.clickhouse: this spanscore runs forward-only and creates no tables\n`);
+    return 1;
+  }
   const { database, ttlDays, cluster } = config.storage;
   const statements = [createDatabaseStatement(database, cluster), ...createTableStatements({ database, ttlDays, cluster })];
   process.stdout.write(statements.map((statement) => `${statement};\n`).join('\n'));

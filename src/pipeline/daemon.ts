@@ -11,6 +11,10 @@ import type { Receiver } from '../receivers/receiver.js';
 import { ScoringProcessor, type RuleCounters } from '../scoring/scoring-processor.js';
 import type { RuleSpec } from '../scoring/rule-spec.js';
 import { ClickHouseStorage } from '../storage/clickhouse-storage.js';
+import { NoStorage } from '../storage/no-storage.js';
+import type { TraceStorage } from '../storage/trace-storage.js';
+import { OtlpExporter } from '../exporters/otlp-exporter.js';
+import { SpanForwarder } from '../exporters/span-forwarder.js';
 import { GroupCommitWriter } from '../storage/group-commit-writer.js';
 import { EMBEDDED_SPAN_MEMORY, SERVER_SPAN_MEMORY } from './span-size.js';
 import { RetryableStorageError } from './errors.js';
@@ -32,8 +36,11 @@ export interface DaemonAddresses {
  */
 export class Daemon {
   readonly metrics = new DaemonMetrics();
-  private readonly storage: ClickHouseStorage;
-  private readonly writer: GroupCommitWriter<SpanRow>;
+  /** NoStorage in a forward-only pipeline. */
+  private readonly storage: TraceStorage;
+  /** Undefined in a forward-only pipeline. */
+  private readonly writer?: GroupCommitWriter<SpanRow>;
+  private readonly forwarder: SpanForwarder;
   private scoring: ScoringProcessor;
   /** Processors replaced by a reload, still draining their queues. */
   private readonly retiring = new Set<Promise<void>>();
@@ -54,38 +61,48 @@ export class Daemon {
     private readonly logger: Logger,
   ) {
     const { storage } = config;
-    this.storage = new ClickHouseStorage({
-      url: storage.url,
-      embeddedPath: storage.embeddedPath,
-      database: storage.database,
-      username: storage.username,
-      password: storage.password,
-      ttlDays: storage.ttlDays,
-      requestTimeoutMs: storage.requestTimeoutMs,
-      ...(storage.tls && { tls: storage.tls }),
-      ...(storage.cluster && { cluster: storage.cluster }),
-      createSchema: storage.createSchema,
-      metrics: this.metrics,
-      logger: logger.child({ component: 'storage' }),
-    });
-    this.writer = new GroupCommitWriter<SpanRow>({
-      maxBatchRows: storage.insert.maxBatchSpans,
-      lingerMs: storage.insert.lingerMs,
-      maxConcurrentInserts: storage.insert.maxConcurrent,
-      insert: (rows) => {
-        if (!this.schemaReady) {
-          return Promise.reject(new RetryableStorageError('ClickHouse is not reachable yet (the schema is not created)', 5));
-        }
-        return this.storage.insertSpans(rows);
-      },
-    });
+    this.forwarder = new SpanForwarder(
+      config.exporters.map((spec) => new OtlpExporter(spec, { metrics: this.metrics, logger: logger.child({ component: 'exporter', exporter: spec.name }) })),
+      logger.child({ component: 'exporter' }),
+    );
+    if (storage === undefined) {
+      this.storage = new NoStorage();
+    } else {
+      const clickhouse = new ClickHouseStorage({
+        url: storage.url,
+        embeddedPath: storage.embeddedPath,
+        database: storage.database,
+        username: storage.username,
+        password: storage.password,
+        ttlDays: storage.ttlDays,
+        requestTimeoutMs: storage.requestTimeoutMs,
+        ...(storage.tls && { tls: storage.tls }),
+        ...(storage.cluster && { cluster: storage.cluster }),
+        createSchema: storage.createSchema,
+        metrics: this.metrics,
+        logger: logger.child({ component: 'storage' }),
+      });
+      this.storage = clickhouse;
+      this.writer = new GroupCommitWriter<SpanRow>({
+        maxBatchRows: storage.insert.maxBatchSpans,
+        lingerMs: storage.insert.lingerMs,
+        maxConcurrentInserts: storage.insert.maxConcurrent,
+        insert: (rows) => {
+          if (!this.schemaReady) {
+            return Promise.reject(new RetryableStorageError('ClickHouse is not reachable yet (the schema is not created)', 5));
+          }
+          return clickhouse.insertSpans(rows);
+        },
+      });
+    }
     this.apiKeys = new ApiKeys(config.auth.keys);
     this.memoryLimiter = new MemoryLimiter({ ...config.memoryLimiter, metrics: this.metrics, logger: logger.child({ component: 'memory_limiter' }) });
     this.scoring = this.createScoring(config);
     // Through `this.scoring`, not the processor itself: a reload swaps it.
     this.pipeline = new TracesPipeline(this.writer, [{ onStored: (spans) => this.scoring.onStored(spans) }], this.metrics, logger.child({ component: 'pipeline' }), {
       limiter: this.memoryLimiter,
-      spanMemory: storage.embeddedPath !== undefined ? EMBEDDED_SPAN_MEMORY : SERVER_SPAN_MEMORY,
+      spanMemory: storage?.embeddedPath !== undefined ? EMBEDDED_SPAN_MEMORY : SERVER_SPAN_MEMORY,
+      forwarder: this.forwarder,
     });
     const receiverLogger = logger.child({ component: 'receiver' });
     const receiverAuth = { auth: () => this.apiKeys, instanceId: config.service.instanceId, maxAttributeValueLength: config.receivers.maxAttributeValueLength };
@@ -101,7 +118,7 @@ export class Daemon {
     }
     const reader = new SpanReader(this.storage);
     this.onDemand = new OnDemandScoring({
-      storage: this.storage,
+      storage: this.scoringStorage(),
       reader,
       conventions: () => this.config.scoring.conventions,
       metrics: this.metrics,
@@ -129,6 +146,7 @@ export class Daemon {
   async start(): Promise<DaemonAddresses> {
     // A store held by another process is a configuration mistake: fail fast rather than retry.
     await this.migrateOrRetryLater();
+    await this.forwarder.start();
     this.memoryLimiter.start();
     await this.scoring.start();
     const addresses: DaemonAddresses = { admin: await this.admin.start() };
@@ -144,13 +162,30 @@ export class Daemon {
     this.logger.info(
       {
         addresses,
-        storage: this.config.storage.url ? { url: redactUrl(this.config.storage.url) } : { embedded: this.config.storage.embeddedPath },
-        database: this.config.storage.database,
+        storage: describeStorage(this.config.storage),
+        exporters: this.config.exporters.map((e) => `${e.name} (${e.protocol} ${e.endpoint})`),
         rules: this.config.rules.filter((r) => r.enabled).map((r) => r.name),
       },
       `spanscore ready: OTLP/gRPC ${addresses.grpc ?? 'off'}, OTLP/HTTP ${addresses.http ?? 'off'}, admin ${addresses.admin}`,
     );
     return addresses;
+  }
+
+  /** The storage on-demand scoring writes through: its scoring spans are forwarded like the live ones. */
+  private scoringStorage(): TraceStorage {
+    const storage = this.storage;
+    const forwarder = this.forwarder;
+    return {
+      migrate: () => storage.migrate(),
+      insertSpans: (rows) => {
+        forwarder.forwardScoring(rows);
+        return storage.insertSpans(rows);
+      },
+      insertScores: (rows) => storage.insertScores(rows),
+      ping: () => storage.ping(),
+      query: (sql, params, options) => storage.query(sql, params, options),
+      close: () => storage.close(),
+    };
   }
 
   private createScoring(config: SpanscoreConfig, carriedCounters?: Record<string, RuleCounters>): ScoringProcessor {
@@ -166,16 +201,22 @@ export class Daemon {
       // Scoring spans join the received spans' inserts (group commit) instead of making
       // small inserts of their own: ClickHouse pays per insert and per part.
       storage: {
-        insertSpans: (rows) => this.writer.write(rows),
+        insertSpans: (rows) => {
+          this.forwarder.forwardScoring(rows);
+          return this.writer ? this.writer.write(rows) : Promise.resolve();
+        },
         insertScores: (rows) => this.storage.insertScores(rows),
-        query: (sql, params, options) => this.storage.query(sql, params, options),
-        ping: () => this.storage.ping(),
+        // Forward-only: nothing to query, so no recovery and (refused at load) no trace rules.
+        ...(config.storage && {
+          query: (sql: string, params?: Record<string, unknown>, options?: { readonly?: boolean }) => this.storage.query(sql, params, options),
+          ping: () => this.storage.ping(),
+        }),
       },
       metrics: this.metrics,
       logger: this.logger.child({ component: 'scoring' }),
       autoevalsResolveFrom: defaultAutoevalsResolveFrom(config),
       instanceId: config.service.instanceId,
-      recovery: config.scoring.recovery,
+      recovery: { ...config.scoring.recovery, enabled: config.scoring.recovery.enabled && config.storage !== undefined },
       shouldShed: () => this.memoryLimiter.shedScoring(),
       ...(carriedCounters && { initialCounters: carriedCounters }),
     });
@@ -186,7 +227,7 @@ export class Daemon {
    * The new scoring processor starts before it takes over, so no stored span goes unseen;
    * the old one drains what it had queued in the background. Paused LLM scorers start
    * afresh (a reload is how a fixed key or model is picked up). Counters of unchanged rules
-   * carry over. Receivers, storage, admin and service settings need a restart.
+   * carry over. Receivers, storage, exporters, admin and service settings need a restart.
    */
   async reload(next: SpanscoreConfig): Promise<void> {
     if (this.stopping) throw new Error('shutting down');
@@ -206,9 +247,9 @@ export class Daemon {
     const old = this.scoring;
     this.scoring = scoring;
     this.apiKeys = new ApiKeys(next.auth.keys);
-    const needRestart = (['receivers', 'storage', 'admin', 'service'] as const).filter((key) => JSON.stringify(this.config[key]) !== JSON.stringify(next[key]));
+    const needRestart = (['receivers', 'storage', 'exporters', 'admin', 'service'] as const).filter((key) => JSON.stringify(this.config[key]) !== JSON.stringify(next[key]));
     if (needRestart.length > 0) this.logger.warn({ sections: needRestart }, `config reload: changes to ${needRestart.join(', ')} take effect at the next restart`);
-    this.config = { ...next, receivers: this.config.receivers, storage: this.config.storage, admin: this.config.admin, service: this.config.service };
+    this.config = { ...next, receivers: this.config.receivers, storage: this.config.storage, exporters: this.config.exporters, admin: this.config.admin, service: this.config.service };
     const draining = old.shutdown(this.config.service.shutdownTimeoutMs).catch((error) => this.logger.error({ err: error }, 'draining the replaced scoring processor failed'));
     this.retiring.add(draining);
     void draining.finally(() => this.retiring.delete(draining));
@@ -232,6 +273,7 @@ export class Daemon {
   private async readiness(): Promise<{ ready: boolean; reason?: string }> {
     if (this.stopping) return { ready: false, reason: 'shutting down' };
     if (!this.receiversListening) return { ready: false, reason: 'receivers are not listening yet' };
+    if (this.config.storage === undefined) return { ready: true };
     if (!this.schemaReady) return { ready: false, reason: 'ClickHouse schema not created yet (ClickHouse unreachable?)' };
     if (!(await this.storage.ping())) return { ready: false, reason: 'ClickHouse does not answer' };
     return { ready: true };
@@ -254,9 +296,11 @@ export class Daemon {
     await Promise.all(this.receivers.map((r) => r.shutdown(left())));
     this.pipeline.stopAccepting();
     // Scoring spans go through the writer too: it closes once scoring has drained.
-    await this.writer.flush().catch((error) => this.logger.error({ err: error }, 'final span insert failed'));
+    await this.writer?.flush().catch((error) => this.logger.error({ err: error }, 'final span insert failed'));
     await Promise.all([this.scoring.shutdown(left()), ...this.retiring, this.onDemand.close()]);
-    await this.writer.close().catch((error) => this.logger.error({ err: error }, 'final scoring span insert failed'));
+    await this.writer?.close().catch((error) => this.logger.error({ err: error }, 'final scoring span insert failed'));
+    // Last: received and scoring spans are all offered by now.
+    await this.forwarder.shutdown(left());
     await this.admin.shutdown();
     this.memoryLimiter.stop();
     await this.storage.close();
@@ -267,6 +311,11 @@ export class Daemon {
 /** What makes two rule definitions the same rule (the parsed filter is derived from its text). */
 function ruleKey(rule: RuleSpec): string {
   return JSON.stringify({ ...rule, filter: rule.filter?.text });
+}
+
+function describeStorage(storage: SpanscoreConfig['storage']): Record<string, string> {
+  if (storage === undefined) return { none: 'forward-only' };
+  return storage.url ? { url: redactUrl(storage.url), database: storage.database } : { embedded: storage.embeddedPath ?? '', database: storage.database };
 }
 
 function redactUrl(url: string): string {

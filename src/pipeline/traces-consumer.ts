@@ -14,4 +14,14 @@ export interface ConsumeContext {
   transport: 'grpc' | 'http';
   /** Lower-cased request headers / gRPC metadata, for later issues (projects, auth). */
   headers: Record<string, string | undefined>;
+  /** The request as received (decompressed), for exporters that forward it unchanged. */
+  request?: ReceivedRequest;
+}
+
+/** An OTLP ExportTraceServiceRequest body exactly as a receiver read it. */
+export interface ReceivedRequest {
+  body: Uint8Array;
+  encoding: 'protobuf' | 'json';
+  /** Spans in the body, the ones the receiver rejected included. */
+  spanCount: number;
 }

@@ -6,6 +6,7 @@ import { EMBEDDED_SPAN_MEMORY, estimateRowsBytes, type SpanMemoryProfile } from 
 import type { StoredSpanConsumer } from './span-consumer.js';
 import type { SpanRow } from './span-row.js';
 import type { ConsumeContext, TracesConsumer } from './traces-consumer.js';
+import type { SpanForwarder } from '../exporters/span-forwarder.js';
 
 /** Writes rows durably; resolves when ClickHouse has them (a GroupCommitWriter). */
 export interface SpanWriter {
@@ -23,6 +24,8 @@ export interface TracesPipelineOptions {
   maxPendingSpans?: number;
   /** What a span in flight costs in memory: the embedded engine's share counts too. Default EMBEDDED_SPAN_MEMORY. */
   spanMemory?: SpanMemoryProfile;
+  /** Forwards each received request downstream: after the insert, or instead of it when there is no writer. */
+  forwarder?: Pick<SpanForwarder, 'forwardsReceived' | 'admitReceived' | 'forwardReceived'>;
 }
 
 export const DEFAULT_MAX_PENDING_SPANS = 200_000;
@@ -30,9 +33,11 @@ export const DEFAULT_MAX_PENDING_SPANS = 200_000;
 const PENDING_RETRY_AFTER_SECONDS = 1;
 
 /**
- * The traces pipeline: receivers -> memory limiter -> storage (group commit) -> stored-span
- * consumers (scoring). A request is acknowledged only once its spans are stored; scoring
- * starts after that and never holds the acknowledgement back.
+ * The traces pipeline: receivers -> memory limiter -> storage (group commit) -> forwarding
+ * exporters and stored-span consumers (scoring). A request is acknowledged only once its spans
+ * are stored; forwarding and scoring start after that and never hold the acknowledgement back.
+ * Without storage (`writer` undefined) a request is acknowledged once every exporter that
+ * forwards received spans has queued it.
  */
 export class TracesPipeline implements TracesConsumer {
   private accepting = true;
@@ -42,9 +47,10 @@ export class TracesPipeline implements TracesConsumer {
   private readonly limiter: TracesPipelineOptions['limiter'];
   private readonly maxPendingSpans: number;
   private readonly spanMemory: SpanMemoryProfile;
+  private readonly forwarder: TracesPipelineOptions['forwarder'];
 
   constructor(
-    private readonly writer: SpanWriter,
+    private readonly writer: SpanWriter | undefined,
     private readonly after: StoredSpanConsumer[],
     private readonly metrics: DaemonMetrics,
     private readonly logger: Logger,
@@ -53,25 +59,23 @@ export class TracesPipeline implements TracesConsumer {
     this.limiter = options.limiter;
     this.maxPendingSpans = options.maxPendingSpans ?? DEFAULT_MAX_PENDING_SPANS;
     this.spanMemory = options.spanMemory ?? EMBEDDED_SPAN_MEMORY;
+    this.forwarder = options.forwarder?.forwardsReceived ? options.forwarder : undefined;
     if (!(this.maxPendingSpans >= 1)) throw new RangeError(`maxPendingSpans must be >= 1, got ${this.maxPendingSpans}`);
   }
 
-  async consume(spans: SpanRow[], _context: ConsumeContext): Promise<void> {
+  async consume(spans: SpanRow[], context: ConsumeContext): Promise<void> {
     if (!this.accepting) throw new RetryableStorageError('spanscore is shutting down', 1);
     if (spans.length === 0) return;
     const bytes = this.limiter === undefined ? 0 : estimateRowsBytes(spans, this.spanMemory);
     this.admit(spans.length, bytes);
-    this.pendingSpans += spans.length;
-    this.pendingBytes += bytes;
-    this.metrics.pipelinePendingSpans.set(this.pendingSpans);
-    try {
-      await this.writer.write(spans);
-    } finally {
-      this.pendingSpans -= spans.length;
-      this.pendingBytes -= bytes;
-      this.metrics.pipelinePendingSpans.set(this.pendingSpans);
+    if (this.writer === undefined) {
+      // Without storage the request body is the only thing forwarded: acknowledging without it would drop the spans.
+      if (context.request === undefined) throw new Error('a forward-only pipeline needs the request body (ConsumeContext.request)');
+      this.forwarder?.admitReceived(context.request);
+    } else {
+      await this.store(spans, bytes);
     }
-    this.metrics.spansStored.inc(spans.length);
+    if (context.request) this.forwarder?.forwardReceived(context.request);
     for (const consumer of this.after) {
       try {
         consumer.onStored(spans);
@@ -80,6 +84,20 @@ export class TracesPipeline implements TracesConsumer {
         this.logger.error({ err: error }, 'a stored-span consumer threw');
       }
     }
+  }
+
+  private async store(spans: SpanRow[], bytes: number): Promise<void> {
+    this.pendingSpans += spans.length;
+    this.pendingBytes += bytes;
+    this.metrics.pipelinePendingSpans.set(this.pendingSpans);
+    try {
+      await this.writer!.write(spans);
+    } finally {
+      this.pendingSpans -= spans.length;
+      this.pendingBytes -= bytes;
+      this.metrics.pipelinePendingSpans.set(this.pendingSpans);
+    }
+    this.metrics.spansStored.inc(spans.length);
   }
 
   /** Spans accepted and waiting for their insert. */

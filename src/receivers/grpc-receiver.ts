@@ -164,7 +164,7 @@ export class GrpcReceiver implements Receiver {
         this.refuse(callback, projects);
         return;
       }
-      const outcome = await this.exportHandler.export(mapped, metadataHeaders(call.metadata));
+      const outcome = await this.exportHandler.export(mapped, metadataHeaders(call.metadata), { bytes: call.request, encoding: 'protobuf' });
       if (!outcome.stored) {
         this.fail(callback, status.UNAVAILABLE, outcome.message);
         return;

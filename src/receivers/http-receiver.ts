@@ -224,7 +224,7 @@ export class HttpReceiver implements Receiver {
       return;
     }
 
-    const outcome = await this.exportHandler.export(mapped, requestHeaders(request));
+    const outcome = await this.exportHandler.export(mapped, requestHeaders(request), { bytes: body, encoding: format === 'json' ? 'json' : 'protobuf' });
     if (!outcome.stored) {
       this.reject(request, response, 503, format, outcome.message, { 'Retry-After': String(outcome.retryAfterSeconds) });
       return;

@@ -169,7 +169,7 @@ describe.each([BASE, GATEWAY])(`kubectl kustomize %s (kubectl ${kubectl?.version
     const { spanscore, mount, config } = setup();
     expect(mount).toMatchObject({ readOnly: true });
     expect(mount.subPath).toBeUndefined();
-    expect(config.storage.url).toBe(spanscore.env!.find((e) => e.name === 'CLICKHOUSE_URL')!.value);
+    expect(config.storage!.url).toBe(spanscore.env!.find((e) => e.name === 'CLICKHOUSE_URL')!.value);
     expect(config.auth.keys.map((k) => k.permissions)).toContainEqual(['ingest']);
   });
 

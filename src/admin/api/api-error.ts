@@ -10,6 +10,7 @@ export type ApiErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNAVAILABLE'
+  | 'UNIMPLEMENTED'
   | 'INTERNAL';
 
 /** One problem with a request field, as `field: message` names it. */

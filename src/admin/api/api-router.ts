@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { AdminContext } from './admin-context.js';
 import { readJsonBody } from './api-body.js';
 import { ApiError } from './api-error.js';
+import { StorageDisabledError } from '../../storage/no-storage.js';
 import { RequestAuth } from './request-auth.js';
 
 /** Everything a handler gets: the daemon, who asked, and the request's parts. */
@@ -54,6 +55,10 @@ export class ApiRouter {
     } catch (error) {
       if (error instanceof ApiError) {
         sendJson(res, error.status, error.body, error.headers);
+        return;
+      }
+      if (error instanceof StorageDisabledError) {
+        sendJson(res, 501, new ApiError(501, 'UNIMPLEMENTED', error.message).body);
         return;
       }
       this.logger.error({ err: error, path: url.pathname }, 'admin API request failed');
