@@ -115,7 +115,8 @@ describe('POST /score', () => {
     const { status, body } = await call(api.admin, 'POST', '/score', { key: 'updaterAlpha', body: { span_ids: [span.spanId], scorers: ['ExactMatch'] } });
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body.scored).toMatchObject([{ spanId: span.spanId, rule: 'manual', scorer: 'ExactMatch', score: 1, error: '' }]);
-    const rows = await api.sql(`SELECT Rule, Source FROM scores FINAL WHERE SpanId = '${span.spanId}'`);
+    // The online rule alpha-roots scores the same root span in the background: leave its row out.
+    const rows = await api.sql(`SELECT Rule, Source FROM scores FINAL WHERE SpanId = '${span.spanId}' AND Rule != 'alpha-roots'`);
     expect(rows).toEqual([{ Rule: 'manual', Source: 'manual' }]);
   });
 });
