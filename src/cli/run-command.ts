@@ -1,9 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { createLogger } from '../admin/logger.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/config-loader.js';
 import { checkScorers } from '../config/scorer-checks.js';
 import { ConfigReloader } from '../pipeline/config-reloader.js';
 import { Daemon } from '../pipeline/daemon.js';
+import { SelfTelemetry, shownEndpoint } from '../telemetry/self-telemetry.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export async function runCommand(file: string): Promise<number> {
   let config;
@@ -18,6 +22,22 @@ export async function runCommand(file: string): Promise<number> {
     throw error;
   }
   const logger = createLogger(process.env.SPANSCORE_LOG_LEVEL ?? config.service.logLevel);
+  let telemetry: SelfTelemetry | undefined;
+  const spec = config.service.telemetry;
+  if (spec) {
+    try {
+      telemetry = SelfTelemetry.start(spec, { instanceId: config.service.instanceId, version, logger });
+    } catch (error) {
+      logger.fatal({ err: error }, `spanscore could not start: ${(error as Error).message}`);
+      return 1;
+    }
+    logger.info(
+      { endpoint: shownEndpoint(spec.endpoint), protocol: spec.protocol, samplingRatio: spec.samplingRatio },
+      `self-telemetry on: the daemon's own spans go to ${shownEndpoint(spec.endpoint)} (${spec.protocol})`,
+    );
+  }
+  // The daemon's own spans are sent after it has stopped: its last requests and inserts are traced too.
+  const stopTelemetry = () => telemetry?.shutdown() ?? Promise.resolve();
   const daemon = new Daemon(config, logger);
   let reloader: ConfigReloader | undefined;
   let signalled = false;
@@ -30,10 +50,10 @@ export async function runCommand(file: string): Promise<number> {
     logger.info({ signal }, 'signal received');
     reloader?.close();
     daemon.shutdown().then(
-      () => process.exit(0),
+      () => stopTelemetry().then(() => process.exit(0)),
       (error) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        void stopTelemetry().then(() => process.exit(1));
       },
     );
   };
@@ -44,6 +64,7 @@ export async function runCommand(file: string): Promise<number> {
   } catch (error) {
     logger.fatal({ err: error }, `spanscore could not start: ${(error as Error).message}`);
     await daemon.shutdown(2000).catch(() => undefined);
+    await stopTelemetry();
     return 1;
   }
   reloader = new ConfigReloader({

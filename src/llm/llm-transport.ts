@@ -1,4 +1,6 @@
+import { SpanKind, type Span } from '@opentelemetry/api';
 import type { Logger } from '../admin/logger.js';
+import { selfTracer, setSpanError } from '../telemetry/self-tracer.js';
 import { describeConnectionError, errorDetail, LlmCallError, type LlmCallFailure } from './llm-call-error.js';
 import type { LlmRuntimeSpec } from './llm-scorer-spec.js';
 import { normaliseBaseUrl } from './llm-endpoint-registry.js';
@@ -161,7 +163,21 @@ export class LlmTransport {
     return url!;
   }
 
+  /** The call with its retries, under one self-telemetry span. */
   private async exchange(request: OutgoingRequest): Promise<Exchange> {
+    const span = startLlmSpan(request);
+    try {
+      const outcome = await this.exchangeWithRetries(request);
+      endLlmSpan(span, outcome);
+      return outcome;
+    } catch (error) {
+      setSpanError(span, error);
+      span.end();
+      throw error;
+    }
+  }
+
+  private async exchangeWithRetries(request: OutgoingRequest): Promise<Exchange> {
     const { retry, limiter, apiKey } = this.options;
     const headers = new Headers(request.headers);
     // The key is the transport's alone: whatever the caller (the SDK) put there is replaced.
@@ -324,6 +340,47 @@ export class LlmTransport {
     const key = this.options.apiKey;
     return key === '' ? text : text.split(key).join('***');
   }
+}
+
+/** Self-telemetry: a CLIENT span per logical call (GenAI semantic conventions), retries included. */
+function startLlmSpan(request: OutgoingRequest): Span {
+  const operation = genAiOperation(request.url.pathname);
+  const span = selfTracer.startSpan(request.model === undefined ? operation : `${operation} ${request.model}`, { kind: SpanKind.CLIENT });
+  if (span.isRecording()) {
+    span.setAttribute('gen_ai.operation.name', operation);
+    if (request.model !== undefined) span.setAttribute('gen_ai.request.model', request.model);
+    span.setAttribute('http.request.method', request.method);
+    span.setAttribute('server.address', request.url.hostname);
+    span.setAttribute('server.port', request.url.port !== '' ? Number(request.url.port) : request.url.protocol === 'https:' ? 443 : 80);
+  }
+  return span;
+}
+
+function endLlmSpan(span: Span, outcome: Exchange): void {
+  if (span.isRecording()) {
+    const status = outcome.ok ? outcome.answer.status : (outcome.error.status ?? outcome.answer?.status);
+    const attempts = outcome.ok ? outcome.attempts : outcome.error.attempts;
+    const usage = outcome.ok ? outcome.usage : outcome.error.usage;
+    if (status !== undefined) span.setAttribute('http.response.status_code', status);
+    span.setAttribute('spanscore.llm.attempts', attempts);
+    span.setAttribute('spanscore.llm.retries', Math.max(0, attempts - 1));
+    if (usage !== undefined) {
+      span.setAttribute('gen_ai.usage.input_tokens', usage.inputTokens);
+      span.setAttribute('gen_ai.usage.output_tokens', usage.outputTokens);
+    }
+    const model = outcome.ok ? (outcome.json as { model?: unknown } | null)?.model : undefined;
+    if (typeof model === 'string') span.setAttribute('gen_ai.response.model', model);
+    if (!outcome.ok) setSpanError(span, outcome.error, outcome.error.failure);
+  }
+  span.end();
+}
+
+/** The GenAI operation an OpenAI-style path names; the last path segment otherwise. */
+function genAiOperation(path: string): string {
+  if (path.endsWith('/chat/completions')) return 'chat';
+  if (path.endsWith('/embeddings')) return 'embeddings';
+  if (path.endsWith('/completions')) return 'text_completion';
+  return path.split('/').filter((part) => part !== '').pop() ?? 'request';
 }
 
 function toResponse(answer: Answer): Response {

@@ -1,7 +1,9 @@
+import { SpanKind, type Span } from '@opentelemetry/api';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 import { RetryableStorageError } from '../pipeline/errors.js';
 import type { TracesConsumer } from '../pipeline/traces-consumer.js';
+import { selfTracer, setSpanError } from '../telemetry/self-tracer.js';
 import type { MappedSpans } from './span-mapper.js';
 
 /** How an export request ended, for the transport to translate into its own status. */
@@ -27,8 +29,10 @@ const DEFAULT_RETRY_AFTER_SECONDS = 5;
 export class ExportHandler {
   constructor(private readonly options: ExportHandlerOptions) {}
 
-  async export(mapped: MappedSpans, headers: Record<string, string | undefined>): Promise<ExportOutcome> {
+  /** `body` is the request as read (decompressed): forwarding exporters pass it on unchanged. */
+  async export(mapped: MappedSpans, headers: Record<string, string | undefined>, body?: { bytes: Uint8Array; encoding: 'protobuf' | 'json' }): Promise<ExportOutcome> {
     const { transport, consumer, metrics, logger } = this.options;
+    const span = startExportSpan(transport, mapped);
     metrics.spansReceived.inc({ transport }, mapped.rows.length);
     if (mapped.truncatedValues > 0) metrics.truncatedValues.inc({ transport }, mapped.truncatedValues);
     if (mapped.rejected > 0) {
@@ -37,12 +41,13 @@ export class ExportHandler {
     }
     if (mapped.rows.length > 0) {
       try {
-        await consumer.consume(mapped.rows, { transport, headers });
+        const request = body && { body: body.bytes, encoding: body.encoding, spanCount: mapped.rows.length + mapped.rejected };
+        await consumer.consume(mapped.rows, { transport, headers, ...(request && { request }) });
       } catch (error) {
-        return this.notStored(error);
+        return endExportSpan(span, this.notStored(error), error);
       }
     }
-    return { stored: true, rejected: mapped.rejected, errorMessage: rejectionMessage(mapped) };
+    return endExportSpan(span, { stored: true, rejected: mapped.rejected, errorMessage: rejectionMessage(mapped) });
   }
 
   private notStored(error: unknown): ExportOutcome {
@@ -65,4 +70,27 @@ export function rejectionMessage(mapped: MappedSpans): string {
   const more = mapped.rejected - mapped.rejectReasons.length;
   const reasons = mapped.rejectReasons.join('; ');
   return `${mapped.rejected} span(s) rejected: ${reasons}${more > 0 ? `; and ${more} more` : ''}`;
+}
+
+/** Self-telemetry: one SERVER span per export request (after decoding: the consumer's part). */
+function startExportSpan(transport: ExportHandlerOptions['transport'], mapped: MappedSpans): Span {
+  const span = selfTracer.startSpan('otlp.export', { kind: SpanKind.SERVER });
+  if (span.isRecording()) {
+    span.setAttribute('spanscore.transport', transport);
+    span.setAttribute('spanscore.spans.accepted', mapped.rows.length);
+    span.setAttribute('spanscore.spans.rejected', mapped.rejected);
+  }
+  return span;
+}
+
+function endExportSpan(span: Span, outcome: ExportOutcome, error?: unknown): ExportOutcome {
+  if (span.isRecording()) {
+    span.setAttribute('spanscore.export.outcome', outcome.stored ? 'stored' : 'retry');
+    if (!outcome.stored) {
+      span.setAttribute('spanscore.export.retry_after_seconds', outcome.retryAfterSeconds);
+      setSpanError(span, error ?? outcome.message);
+    }
+  }
+  span.end();
+  return outcome;
 }

@@ -1,6 +1,8 @@
+import type { Span } from '@opentelemetry/api';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 import type { SpanRow } from '../pipeline/span-row.js';
+import { selfTracer, setSpanError } from '../telemetry/self-tracer.js';
 import type { ScoreOutcome, ScorerArgs } from './scorer-args.js';
 import type { ScorerTask } from './scorer-worker.js';
 
@@ -182,15 +184,21 @@ export class ScoringQueue {
 
   #dispatch(batch: ScoringTask[]): void {
     this.#inFlight.add(batch);
+    const span = startBatchSpan(this.name, batch);
     const tasks: ScorerTask[] = batch.map((task, id) => ({ id, scorer: task.scorer, args: task.args }));
     this.#runner
       .runBatch(tasks)
       .catch((error: unknown) => {
         // The pool turns scorer faults into outcomes; getting here is a bug, not a bad scorer.
         this.#logger.error({ err: error }, 'scorer pool failed a batch');
+        setSpanError(span, error);
         return new Map<number, ScoreOutcome[]>();
       })
-      .then((outcomes) => this.#deliver(batch, outcomes));
+      .then((outcomes) => {
+        const abandoned = !this.#inFlight.has(batch);
+        this.#deliver(batch, outcomes);
+        endBatchSpan(span, batch, outcomes, abandoned);
+      });
   }
 
   #deliver(batch: ScoringTask[], outcomes: Map<number, ScoreOutcome[]>): void {
@@ -266,6 +274,33 @@ export class ScoringQueue {
   #wakeIdleWaiters(): void {
     for (const wake of this.#idleWaiters.splice(0)) wake();
   }
+}
+
+/** Self-telemetry: one INTERNAL span per batch handed to the runner, from hand-over to outcomes. */
+function startBatchSpan(queue: string, batch: ScoringTask[]): Span {
+  const span = selfTracer.startSpan('scoring batch');
+  if (span.isRecording()) {
+    span.setAttribute('spanscore.scoring.queue', queue);
+    span.setAttribute('spanscore.scoring.rules', [...new Set(batch.map((task) => task.rule))]);
+    span.setAttribute('spanscore.scoring.scorers', [...new Set(batch.map((task) => task.scorer))]);
+    span.setAttribute('spanscore.scoring.task_count', batch.length);
+  }
+  return span;
+}
+
+/** Failures: error outcomes, and tasks left without any (the pool failed). */
+function endBatchSpan(span: Span, batch: ScoringTask[], outcomes: Map<number, ScoreOutcome[]>, abandoned: boolean): void {
+  if (span.isRecording()) {
+    let failures = 0;
+    for (let id = 0; id < batch.length; id++) {
+      const taskOutcomes = outcomes.get(id);
+      if (taskOutcomes === undefined) failures++;
+      else for (const outcome of taskOutcomes) if (outcome.error !== '') failures++;
+    }
+    span.setAttribute('spanscore.scoring.failure_count', failures);
+    if (abandoned) setSpanError(span, 'the drain deadline passed before the batch was scored', 'shed');
+  }
+  span.end();
 }
 
 function positiveInteger(value: number, name: string): number {

@@ -4,6 +4,7 @@ import {
   type ClickHouseClientConfigOptions,
   type ClickHouseSettings,
 } from '@clickhouse/client';
+import { SpanKind, type Span } from '@opentelemetry/api';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 import { Readable } from 'node:stream';
@@ -11,6 +12,7 @@ import { finished } from 'node:stream/promises';
 import { rootCertificates } from 'node:tls';
 import { RetryableStorageError } from '../pipeline/errors.js';
 import type { SpanRow } from '../pipeline/span-row.js';
+import { selfTracer, setSpanError } from '../telemetry/self-tracer.js';
 import { loadClientTls, TlsFileError, type ClientTlsFiles } from '../tls/tls-files.js';
 import { clientLogOptions } from './clickhouse-client-log.js';
 import { SCORES_COLUMNS, TRACES_COLUMNS, compactPayload, toScoresCompactRow, toTracesCompactRow } from './clickhouse-rows.js';
@@ -176,6 +178,21 @@ export class ClickHouseStorage implements TraceStorage {
     params?: Record<string, unknown>,
     options?: { readonly?: boolean },
   ): Promise<T[]> {
+    const span = this.#startSpan('clickhouse query');
+    if (span.isRecording()) setQueryAttributes(span, sql, options?.readonly === true);
+    try {
+      const rows = await this.#query<T>(sql, params, options);
+      if (span.isRecording()) span.setAttribute('db.response.returned_rows', rows.length);
+      return rows;
+    } catch (error) {
+      setSpanError(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #query<T>(sql: string, params: Record<string, unknown> | undefined, options: { readonly?: boolean } | undefined): Promise<T[]> {
     const readonly = options?.readonly === true;
     let client: ClickHouseClient;
     let settings: ClickHouseSettings | undefined;
@@ -209,6 +226,12 @@ export class ClickHouseStorage implements TraceStorage {
 
   async #insert<R>(table: string, columns: readonly string[], rows: R[], toRow: (row: R) => unknown[]): Promise<void> {
     if (rows.length === 0) return;
+    const span = this.#startSpan(`clickhouse insert ${table}`);
+    if (span.isRecording()) {
+      span.setAttribute('db.collection.name', table);
+      span.setAttribute('db.operation.name', 'INSERT');
+      span.setAttribute('spanscore.db.rows', rows.length);
+    }
     const metrics = this.#options.metrics;
     metrics?.insertBatchRows.observe({ table }, rows.length);
     const started = process.hrtime.bigint();
@@ -233,6 +256,8 @@ export class ClickHouseStorage implements TraceStorage {
       metrics?.insertDuration.observe({ table, outcome: 'error' }, elapsedSeconds());
       const reason = err instanceof Error ? err.message : String(err);
       this.#logger.warn({ table, rows: rows.length, err: reason }, 'ClickHouse insert failed');
+      setSpanError(span, err);
+      span.end();
       throw new RetryableStorageError(
         `ClickHouse insert of ${rows.length} rows into ${this.database}.${table} failed: ${reason}`,
         undefined,
@@ -240,6 +265,19 @@ export class ClickHouseStorage implements TraceStorage {
       );
     }
     metrics?.insertDuration.observe({ table, outcome: 'ok' }, elapsedSeconds());
+    span.end();
+  }
+
+  /** Self-telemetry: a CLIENT span with what every statement shares. */
+  #startSpan(name: string): Span {
+    const span = selfTracer.startSpan(name, { kind: SpanKind.CLIENT });
+    if (span.isRecording()) {
+      span.setAttribute('db.system.name', 'clickhouse');
+      span.setAttribute('db.namespace', this.database);
+      span.setAttribute('spanscore.clickhouse.mode', this.mode);
+      if (this.#options.url !== undefined) setServerAttributes(span, this.#options.url);
+    }
+    return span;
   }
 
   /** The client for inserts, DDL and read-write queries, opened on first use. */
@@ -347,5 +385,57 @@ export class ClickHouseStorage implements TraceStorage {
       throw err;
     }
     return client;
+  }
+}
+
+const MAX_SPAN_QUERY_TEXT = 1_000;
+
+/**
+ * What of a statement a span may carry: its first keyword and its text, truncated, with string
+ * literals blanked (spanscore passes values as query_params; SQL typed into the admin API or
+ * `spanscore query` may spell them out).
+ */
+function setQueryAttributes(span: Span, sql: string, readonly: boolean): void {
+  const text = sql.trim();
+  const operation = /^[A-Za-z]+/.exec(text)?.[0];
+  if (operation !== undefined) span.setAttribute('db.operation.name', operation.toUpperCase());
+  span.setAttribute('db.query.text', blankStringLiterals(text, MAX_SPAN_QUERY_TEXT));
+  span.setAttribute('spanscore.db.readonly', readonly);
+}
+
+/** `sql` with every '...' literal as '?', cut after `max` characters (one pass, however hostile the text). */
+function blankStringLiterals(sql: string, max: number): string {
+  let out = '';
+  let start = 0;
+  let index = 0;
+  while (index < sql.length && out.length + (index - start) < max) {
+    if (sql[index] !== "'") {
+      index++;
+      continue;
+    }
+    out += `${sql.slice(start, index)}'?'`;
+    index++;
+    // To the closing quote: backslash escapes one character, '' is a quote inside.
+    while (index < sql.length) {
+      if (sql[index] === '\\') index += 2;
+      else if (sql[index] === "'" && sql[index + 1] === "'") index += 2;
+      else if (sql[index] === "'") break;
+      else index++;
+    }
+    index++;
+    start = index;
+  }
+  const end = start + Math.max(0, max - out.length);
+  out += sql.slice(start, end);
+  return end < sql.length ? `${out}…` : out;
+}
+
+function setServerAttributes(span: Span, url: string): void {
+  try {
+    const parsed = new URL(url);
+    span.setAttribute('server.address', parsed.hostname);
+    span.setAttribute('server.port', parsed.port !== '' ? Number(parsed.port) : parsed.protocol === 'https:' ? 443 : 80);
+  } catch {
+    // An unparsable url fails the connection itself; the span just goes without it.
   }
 }
