@@ -36,10 +36,22 @@ function loadSchema(): OtlpSchema {
   root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));
   root.loadSync(PROTO_FILES);
   root.resolveAll();
+  freezeFullNames(root);
   return {
     root,
     exportTraceServiceRequest: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
     exportTraceServiceResponse: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
     rpcStatus: root.lookupType('google.rpc.Status'),
   };
+}
+
+/**
+ * protobufjs recomputes `fullName` (a getter walking the parents) every time protojson reads a
+ * message, about 30% of OTLP/JSON decoding; the tree is final once resolved, so it is pinned.
+ */
+function freezeFullNames(namespace: protobuf.NamespaceBase): void {
+  for (const nested of namespace.nestedArray) {
+    Object.defineProperty(nested, 'fullName', { value: nested.fullName, enumerable: false });
+    if (nested instanceof protobuf.Namespace) freezeFullNames(nested);
+  }
 }
