@@ -10,6 +10,7 @@ import { runJsonChild } from './child-json.js';
 import type { LoadOptions, LoadResult } from './load-generator.js';
 import { cpuMicros, cpuMicrosOrNaN, findPidByArgument, machineBusyMicros, statusMiB } from './proc-stats.js';
 import { TimeToScore, type TimeToScoreResult } from './time-to-score.js';
+import { startDownstreamSink, type DownstreamSink } from './downstream-sink.js';
 
 /**
  * One row of the ingest table: a fresh daemon (and, in server mode, a fresh ClickHouse
@@ -18,7 +19,7 @@ import { TimeToScore, type TimeToScoreResult } from './time-to-score.js';
 /** What deploy/Dockerfile's ENTRYPOINT and `npm start` give node. */
 export const DAEMON_NODE_OPTIONS = '--max-semi-space-size=8';
 
-export const SCENARIOS = ['embedded http', 'server http', 'server grpc', 'server http + rules'] as const;
+export const SCENARIOS = ['embedded http', 'server http', 'server grpc', 'server http + rules', 'server http + forward'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchSettings {
@@ -82,7 +83,17 @@ rules:
     apply_to: { span_names: [chat, llm.completion] }
 `;
 
-function daemonYaml(storage: string, rules: boolean): string {
+/** Every received span forwarded, unchanged, over OTLP/gRPC (the Collector's default exporter protocol, gzip). */
+const forwardYaml = (sink: DownstreamSink) => `
+exporters:
+  otlp:
+    protocol: ${process.env.BENCH_FORWARD_PROTOCOL ?? 'grpc'}
+    endpoint: ${(process.env.BENCH_FORWARD_PROTOCOL ?? 'grpc') === 'grpc' ? sink.address : sink.httpUrl}
+    tls: { insecure: true }
+    compression: ${process.env.BENCH_FORWARD_COMPRESSION ?? 'gzip'}
+`;
+
+function daemonYaml(storage: string, rules: boolean, extra = ''): string {
   // Defaults everywhere else (memory limiter, group commit, scoring): the daemon as shipped.
   return `
 receivers:
@@ -94,20 +105,21 @@ storage:
   clickhouse:
 ${storage}
 admin: { endpoint: 127.0.0.1:0 }
-${rules ? RULES_YAML : ''}`;
+${rules ? RULES_YAML : ''}${extra}`;
 }
 
 export async function runScenario(name: ScenarioName, settings: BenchSettings): Promise<ScenarioResult> {
   const mode = name.startsWith('embedded') ? 'embedded' : 'server';
   const transport = name.includes('grpc') ? 'grpc' : 'http';
   const rules = name.endsWith('+ rules');
+  const sink = name.endsWith('+ forward') ? await startDownstreamSink() : undefined;
   const dataDir = mode === 'embedded' ? mkdtempSync(join(tmpdir(), 'spanscore-bench-')) : undefined;
   let server: ClickHouseServer | undefined;
   if (mode === 'server') server = await startClickHouseServer({ maxLifetimeSeconds: 900 });
   const clickhousePid = server === undefined ? undefined : findPidByArgument(`--http_port=${server.port}`);
   const storage = server !== undefined ? `    url: ${server.url}` : `    embedded: { path: ${join(dataDir!, 'clickhouse')} }`;
   // Node's flags as the image and `npm start` run the daemon (see deploy/Dockerfile).
-  const daemon = await startDaemon(daemonYaml(storage, rules), { env: { NODE_OPTIONS: DAEMON_NODE_OPTIONS } });
+  const daemon = await startDaemon(daemonYaml(storage, rules, sink ? forwardYaml(sink) : ''), { env: { NODE_OPTIONS: DAEMON_NODE_OPTIONS } });
   const client = server === undefined ? undefined : createClient({ url: server.url, request_timeout: 60_000 });
   try {
     const pid = daemon.child.pid!;
@@ -129,6 +141,7 @@ export async function runScenario(name: ScenarioName, settings: BenchSettings): 
     const sample = () => ({
       daemon: cpuMicros(pid),
       clickhouse: cpuMicrosOrNaN(clickhousePid),
+      sink: sink === undefined ? 0 : cpuMicros(sink.pid),
       machine: machineBusyMicros(),
       driver: process.cpuUsage(),
       at: performance.now(),
@@ -146,7 +159,8 @@ export async function runScenario(name: ScenarioName, settings: BenchSettings): 
     const daemonCpu = after.daemon - before.daemon;
     const clickhouseCpu = after.clickhouse - before.clickhouse;
     const driverCpu = process.cpuUsage(before.driver);
-    const attributed = daemonCpu + (Number.isNaN(clickhouseCpu) ? 0 : clickhouseCpu) + load.cpuMicros + driverCpu.user + driverCpu.system;
+    const sinkCpu = after.sink - before.sink;
+    const attributed = daemonCpu + (Number.isNaN(clickhouseCpu) ? 0 : clickhouseCpu) + sinkCpu + load.cpuMicros + driverCpu.user + driverCpu.system;
     const otherCores = (after.machine - before.machine - attributed) / ((after.at - before.at) * 1000);
     const peakRssMiB = statusMiB(pid, 'VmHWM');
     const tts = await timeToScore?.finish(settings.drainMs);
@@ -154,6 +168,7 @@ export async function runScenario(name: ScenarioName, settings: BenchSettings): 
     const perSpan = (micros: number) => (load.ackedSpans > 0 ? micros / load.ackedSpans : Number.NaN);
     const stored = client !== undefined ? await countStoredServer(client) : undefined;
     await daemon.stop('SIGTERM');
+    const forwarded = await sink?.stop();
     return {
       name,
       mode,
@@ -166,13 +181,14 @@ export async function runScenario(name: ScenarioName, settings: BenchSettings): 
       otherCores: Math.max(0, otherCores),
       timeToScore: tts,
       stored: { rows: stored ?? (await countStoredEmbedded(daemon.configFile)), acknowledged: load.ackedSpansTotal },
-      daemon: metrics,
+      daemon: forwarded ? { ...metrics, forwardedRequests: forwarded.requests, forwardedBytes: forwarded.bytes } : metrics,
       warnings: warnings(daemon.logs),
     };
   } finally {
     await daemon.stop('SIGTERM');
     await client?.close();
     await server?.dispose();
+    await sink?.stop();
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -231,5 +247,8 @@ async function daemonMetrics(admin: string): Promise<Record<string, number | str
     scores: sum('spanscore_scores_total'),
     scoringShed: sum('spanscore_scoring_shed_total'),
     scoreWriteFailures: sum('spanscore_scoring_write_failures_total'),
+    exporterSentSpans: sum('spanscore_exporter_sent_spans_total'),
+    exporterShedSpans: sum('spanscore_exporter_shed_spans_total'),
+    exporterFailedSpans: sum('spanscore_exporter_send_failed_spans_total'),
   };
 }
