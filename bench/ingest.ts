@@ -22,7 +22,8 @@ import { cpuMicrosOrNaN, findPidByArgument } from './proc-stats.js';
  * measured), BENCH_CONCURRENCY (8), BENCH_SPANS_PER_REQUEST (1000), BENCH_SCENARIOS (comma
  * list of scenario names), BENCH_TRACK_EVERY / BENCH_TRACK_SPANS (time-to-score follows the
  * first 200 spans of every 5th request), BENCH_FLOOR_MS (measured time per floor, 8000),
- * BENCH_FLOOR_BATCH_ROWS (rows per floor insert, 10000).
+ * BENCH_FLOOR_BATCH_ROWS (rows per floor insert, 10000), BENCH_FORWARD_PROTOCOL (grpc) and
+ * BENCH_FORWARD_COMPRESSION (gzip) for the exporter of `server http + forward`.
  */
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const settings: BenchSettings = {
