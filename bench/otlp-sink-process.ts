@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { RAW_TRACE_SERVICE } from '../src/receivers/trace-service.js';
 
 /**
  * A downstream OTLP receiver (gRPC and HTTP) for the forwarding scenario, as its own process so that its
@@ -12,17 +13,7 @@ let requests = 0;
 let bytes = 0;
 const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
 server.addService(
-  {
-    Export: {
-      path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (b: Buffer) => b,
-      responseDeserialize: (b: Buffer) => b,
-    },
-  },
+  RAW_TRACE_SERVICE,
   {
     Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
       requests += 1;

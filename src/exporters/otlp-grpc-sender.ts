@@ -3,6 +3,7 @@ import type { ClientTlsSpec } from '../config/spanscore-config.js';
 import { loadClientTls } from '../tls/tls-files.js';
 import { parsePartialSuccess, retryInfoDelayMs } from './export-response.js';
 import { permanent, retryable, success, type OtlpSender, type SendOutcome } from './send-outcome.js';
+import { TRACE_EXPORT_PATH } from '../receivers/trace-service.js';
 
 export interface OtlpGrpcSenderOptions {
   /** `host:port`. */
@@ -20,8 +21,6 @@ export interface OtlpGrpcSenderOptions {
    */
   reconnectBackoff?: { initialMs: number; maxMs: number };
 }
-
-const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
 /** grpc-js `grpc.default_compression_algorithm` values. */
 const COMPRESSION_GZIP = 2;
@@ -69,7 +68,7 @@ export class OtlpGrpcSender implements OtlpSender {
     return new Promise((resolve) => {
       const onAbort = () => call.cancel();
       const call = client.makeUnaryRequest<Buffer, Buffer>(
-        EXPORT_PATH,
+        TRACE_EXPORT_PATH,
         identity,
         identity,
         request,

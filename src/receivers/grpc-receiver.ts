@@ -21,6 +21,7 @@ import { ExportHandler } from './export-handler.js';
 import { withBoundPort } from './endpoint.js';
 import { admitExport, authorizeSpanProjects } from './ingest-auth.js';
 import { decodeProtobuf } from './otlp-decoder.js';
+import { TRACE_EXPORT_PATH } from './trace-service.js';
 import { encodeProtobuf, exportResponseObject, type ExportResponseObject } from './otlp-responses.js';
 import { otlpSchema } from './otlp-schema.js';
 import type { Receiver } from './receiver.js';
@@ -49,8 +50,6 @@ export interface GrpcReceiverOptions {
 export const DEFAULT_GRPC_ENDPOINT = '127.0.0.1:4317';
 export const DEFAULT_GRPC_MAX_RECV_MESSAGE_SIZE_BYTES = 16 * 1024 * 1024;
 
-const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
-
 /**
  * `TraceService/Export` with the request left as raw bytes: grpc-js turns an exception in
  * `requestDeserialize` into INTERNAL, but a body that does not decode is the client's fault
@@ -58,7 +57,7 @@ const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export
  */
 const TRACE_SERVICE: ServiceDefinition = {
   Export: {
-    path: EXPORT_PATH,
+    path: TRACE_EXPORT_PATH,
     requestStream: false,
     responseStream: false,
     requestSerialize: (request: Buffer) => request,

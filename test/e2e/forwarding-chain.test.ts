@@ -3,20 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { daemonConfig } from '../helpers/daemon-config.js';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
+import { startDaemon } from '../helpers/daemon-process.js';
+import { sql } from '../helpers/admin-api.js';
 import { sendTraces } from '../helpers/otel-sender.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-async function sql<T>(daemon: RunningDaemon, statement: string): Promise<T[]> {
-  const response = await fetch(`http://${daemon.addresses.admin}/api/v1/query`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ sql: statement }),
-  });
-  const body = (await response.json()) as { rows: T[] };
-  if (response.status !== 200) throw new Error(`query failed (${response.status}): ${JSON.stringify(body)}`);
-  return body.rows;
-}
 
 interface StoredSpan {
   TraceId: string;
@@ -59,8 +49,8 @@ rules:
       const traceList = traces.map((t) => `'${t.traceId}'`).join(',');
       const query = `SELECT TraceId, SpanId, ParentSpanId, SpanName, ScopeName, toString(toUnixTimestamp64Nano(Timestamp)) AS Timestamp, toString(Duration) AS Duration, SpanAttributes
         FROM otel_traces WHERE TraceId IN (${traceList}) ORDER BY SpanId`;
-      await waitFor(async () => (await sql<StoredSpan>(downstream, query)).length === 4 * 3 + 4, { timeoutMs: 30_000, what: '12 app spans and 4 scoring spans downstream' });
-      const stored = await sql<StoredSpan>(downstream, query);
+      await waitFor(async () => (await sql<StoredSpan>(downstream.addresses.admin, query)).length === 4 * 3 + 4, { timeoutMs: 30_000, what: '12 app spans and 4 scoring spans downstream' });
+      const stored = await sql<StoredSpan>(downstream.addresses.admin, query);
 
       const app = stored.filter((row) => row.ScopeName !== 'spanscore');
       const sent = new Map(exporter.acknowledged.map((span) => [span.spanContext().spanId, span]));
@@ -83,7 +73,7 @@ rules:
         expect(row.SpanAttributes).toMatchObject({ 'spanscore.rule': 'answers', 'spanscore.score': i % 2 === 0 ? '1' : '0' });
       });
       // The downstream scored nothing itself: it has no rules.
-      expect(await sql(downstream, `SELECT * FROM scores FINAL WHERE TraceId IN (${traceList})`)).toEqual([]);
+      expect(await sql(downstream.addresses.admin, `SELECT * FROM scores FINAL WHERE TraceId IN (${traceList})`)).toEqual([]);
     } finally {
       expect(await sidecar.stop('SIGTERM')).toBe(0);
       expect(await downstream.stop('SIGTERM')).toBe(0);

@@ -10,6 +10,7 @@ import { otlpJsonRequest, randomSpanId, randomTraceId } from '../helpers/otlp-js
 import { encodeExportRequest } from '../helpers/otlp-protobuf.js';
 import { decodeSpans, startOtlpSink, type OtlpSink, type RecordedExport, type SinkAttributeValue, type SinkSpan } from '../helpers/otlp-sink.js';
 import { sendTraces, type ExporterKind } from '../helpers/otel-sender.js';
+import { metricSum, metricsText, querySql } from '../helpers/admin-api.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -86,31 +87,6 @@ function expectedSpan(span: ReadableSpan): SinkSpan {
   };
 }
 
-async function metricsText(daemon: RunningDaemon): Promise<string> {
-  return (await fetch(`http://${daemon.addresses.admin}/metrics`)).text();
-}
-
-/** Sum of a counter's samples whose labels include all of `labels`. */
-function counter(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
-async function sql<T>(daemon: RunningDaemon, statement: string): Promise<{ status: number; rows: T[]; body: unknown }> {
-  const response = await fetch(`http://${daemon.addresses.admin}/api/v1/query`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ sql: statement }),
-  });
-  const body = (await response.json()) as { rows: T[] };
-  return { status: response.status, rows: body.rows, body };
-}
-
 function postProtobuf(daemon: RunningDaemon, body: Buffer): Promise<Response> {
   return fetch(`http://${daemon.addresses.http}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf' }, body });
 }
@@ -165,7 +141,7 @@ describe('forwarding to a downstream OTLP receiver, with ClickHouse', () => {
     expect(sink.requests.filter(DOWNSTREAM['otlp/json']).every((r) => r.compressed)).toBe(true);
 
     // ClickHouse has them all too.
-    const stored = await sql<{ n: string }>(daemon, `SELECT count() AS n FROM otel_traces WHERE ServiceName LIKE 'forward-%'`);
+    const stored = await querySql<{ n: string }>(daemon.addresses.admin, `SELECT count() AS n FROM otel_traces WHERE ServiceName LIKE 'forward-%'`);
     expect(Number(stored.rows[0]!.n)).toBe(27 + roots.length);
   });
 
@@ -220,31 +196,31 @@ ${RULE}`,
         expect(response.status).toBe(200);
       }
       const total = REQUESTS * SPANS;
-      let metrics = await metricsText(daemon);
-      expect(counter(metrics, 'spanscore_storage_stored_spans_total')).toBe(total);
+      let metrics = await metricsText(daemon.addresses.admin);
+      expect(metricSum(metrics, 'spanscore_storage_stored_spans_total')).toBe(total);
       // At most the queue's two requests wait; the rest were shed, not held.
-      const shed = counter(metrics, 'spanscore_exporter_shed_spans_total', { exporter: 'otlp', kind: 'received' });
+      const shed = metricSum(metrics, 'spanscore_exporter_shed_spans_total', { exporter: 'otlp', kind: 'received' });
       expect(shed).toBeGreaterThanOrEqual(total - 2 * SPANS);
-      expect(counter(metrics, 'spanscore_exporter_sent_spans_total')).toBe(0);
-      expect(counter(metrics, 'spanscore_exporter_queue_size', { exporter: 'otlp' })).toBeLessThanOrEqual(2);
+      expect(metricSum(metrics, 'spanscore_exporter_sent_spans_total')).toBe(0);
+      expect(metricSum(metrics, 'spanscore_exporter_queue_size', { exporter: 'otlp' })).toBeLessThanOrEqual(2);
 
       // Scoring went on: every span is scored in ClickHouse (its scoring spans, offered to the full queue, were shed too).
-      await waitFor(async () => Number((await sql<{ n: string }>(daemon, `SELECT count() AS n FROM scores FINAL WHERE Rule = 'exact'`)).rows[0]!.n) === total, {
+      await waitFor(async () => Number((await querySql<{ n: string }>(daemon.addresses.admin, `SELECT count() AS n FROM scores FINAL WHERE Rule = 'exact'`)).rows[0]!.n) === total, {
         timeoutMs: 30_000,
         what: 'every span scored while the downstream is down',
       });
-      const stored = await sql<{ n: string }>(daemon, `SELECT count() AS n FROM otel_traces WHERE ServiceName = 'down' AND ScopeName != 'spanscore'`);
+      const stored = await querySql<{ n: string }>(daemon.addresses.admin, `SELECT count() AS n FROM otel_traces WHERE ServiceName = 'down' AND ScopeName != 'spanscore'`);
       expect(Number(stored.rows[0]!.n)).toBe(total);
 
       // Back up: what the queue held is delivered; afterwards every new request is forwarded.
       await sink.restart();
       const late = encodeExportRequest([randomTraceId()], { spanName: 'late', serviceName: 'down' });
-      await waitFor(async () => counter(await metricsText(daemon), 'spanscore_exporter_queue_size', { exporter: 'otlp' }) === 0, { timeoutMs: 20_000, what: 'the queue drained' });
+      await waitFor(async () => metricSum(await metricsText(daemon.addresses.admin), 'spanscore_exporter_queue_size', { exporter: 'otlp' }) === 0, { timeoutMs: 20_000, what: 'the queue drained' });
       expect((await postProtobuf(daemon, late)).status).toBe(200);
       await waitFor(() => sink.requests.some((r) => r.accepted && r.rawBody.equals(late)), { timeoutMs: 20_000, what: 'the request after the outage forwarded as is' });
-      metrics = await metricsText(daemon);
-      const receivedSent = counter(metrics, 'spanscore_exporter_sent_spans_total', { exporter: 'otlp', kind: 'received' });
-      const failed = counter(metrics, 'spanscore_exporter_send_failed_spans_total', { exporter: 'otlp', kind: 'received' });
+      metrics = await metricsText(daemon.addresses.admin);
+      const receivedSent = metricSum(metrics, 'spanscore_exporter_sent_spans_total', { exporter: 'otlp', kind: 'received' });
+      const failed = metricSum(metrics, 'spanscore_exporter_send_failed_spans_total', { exporter: 'otlp', kind: 'received' });
       // Every received span is accounted for: delivered, shed, or given up on.
       expect(receivedSent + shed + failed).toBe(total + 1);
       expect(receivedSent).toBeGreaterThan(1);
@@ -295,7 +271,7 @@ ${RULE}`);
   });
 
   it('answers 501, naming the reason, where the admin API would read ClickHouse', async () => {
-    const result = await sql(daemon, 'SELECT 1');
+    const result = await querySql(daemon.addresses.admin, 'SELECT 1');
     expect(result.status).toBe(501);
     expect(JSON.stringify(result.body)).toContain('forward-only');
   });
@@ -314,7 +290,7 @@ ${RULE}`);
     await waitFor(() => sink.requests.some((r) => r.accepted && r.rawBody.equals(first)), { timeoutMs: 20_000, what: 'the queued request delivered' });
     await waitFor(async () => (await postProtobuf(daemon, second)).status === 200, { timeoutMs: 20_000, what: 'the refused request taken on retry' });
     await waitFor(() => sink.requests.some((r) => r.accepted && r.rawBody.equals(second)), { timeoutMs: 20_000, what: 'the retried request delivered' });
-    const metrics = await metricsText(daemon);
-    expect(counter(metrics, 'spanscore_exporter_shed_spans_total', { kind: 'received' })).toBe(0);
+    const metrics = await metricsText(daemon.addresses.admin);
+    expect(metricSum(metrics, 'spanscore_exporter_shed_spans_total', { kind: 'received' })).toBe(0);
   });
 });

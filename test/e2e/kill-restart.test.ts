@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { RecordingExporter } from '../helpers/otel-sender.js';
+import { sql } from '../helpers/admin-api.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -39,14 +40,6 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-async function sql<T>(admin: string, statement: string): Promise<T[]> {
-  const response = await fetch(`http://${admin}/api/v1/query`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sql: statement }) });
-  const body = (await response.json()) as { rows: T[]; truncated?: boolean };
-  if (response.status !== 200) throw new Error(`query failed (${response.status}): ${JSON.stringify(body)}`);
-  if (body.truncated) throw new Error('query result truncated');
-  return body.rows;
 }
 
 /** Root spans of the service (what the rule selects) that have no score of the rule. */

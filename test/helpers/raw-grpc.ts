@@ -1,20 +1,8 @@
 import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { RAW_TRACE_SERVICE } from '../../src/receivers/trace-service.js';
 
 /** TraceService/Export over raw bytes: callers send exactly the protobuf they built. */
-export const ExportClient = makeGenericClientConstructor(
-  {
-    Export: {
-      path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (b: Buffer) => b,
-      responseDeserialize: (b: Buffer) => b,
-    },
-  },
-  'TraceService',
-);
+export const ExportClient = makeGenericClientConstructor(RAW_TRACE_SERVICE, 'TraceService');
 
 /** Calls TraceService/Export with raw bytes, so tests can send what no SDK would. */
 export function exportRaw(address: string, payload: Buffer, options: Record<string, unknown> = {}): Promise<{ error?: ServiceError; response?: Buffer }> {
