@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Counter, Gauge } from 'prom-client';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { DaemonMetrics } from '../../src/admin/daemon-metrics.js';
 import { pino } from 'pino';
 import { silentLogger, type Logger } from '../../src/admin/logger.js';
@@ -7,11 +8,13 @@ import type { OtlpExporterSpec, OtlpProtocol } from '../../src/config/spanscore-
 import type { ForwardKind, ForwardPayload } from '../../src/exporters/forwarding-exporter.js';
 import { OtlpExporter } from '../../src/exporters/otlp-exporter.js';
 import { otlpSchema } from '../../src/receivers/otlp-schema.js';
-import type { OtlpSink } from '../helpers/otlp-sink.js';
+import { startOtlpSink, type OtlpSink, type SinkOptions } from '../helpers/otlp-sink.js';
 
 /** Shared by the exporter tests: specs with short retry intervals, payloads, metric reads. */
 
 export const EXPORTER = 'otlp/test';
+/** The labels of the received spans' series. */
+export const RECEIVED = { exporter: EXPORTER, kind: 'received' };
 
 export type SpecOverrides = Partial<Omit<OtlpExporterSpec, 'retry' | 'queue' | 'tls'>> & {
   retry?: Partial<OtlpExporterSpec['retry']>;
@@ -43,6 +46,58 @@ export function newExporter(spec: OtlpExporterSpec, logger: Logger = silentLogge
   const metrics = new DaemonMetrics({ processMetrics: false });
   const exporter = new OtlpExporter(spec, { metrics, logger, version: '9.9.9-test' });
   return { exporter, metrics };
+}
+
+export interface TestbedOptions {
+  /** The sink's options (called in `beforeAll`, after the hooks registered before the testbed). */
+  sink?: () => SinkOptions;
+  /** Restart the sink before each test, for files whose tests stop it. */
+  restartSink?: boolean;
+  /** The shutdown deadline after each test (default 2 s). */
+  shutdownMs?: number;
+}
+
+export interface ExporterTestbed {
+  /** The file's sink (set once `beforeAll` has run). */
+  readonly sink: OtlpSink;
+  /** An exporter aimed at the sink (`sinkSpec`), shut down after the test. */
+  start(protocol: OtlpProtocol, overrides?: SpecOverrides, logger?: Logger): { exporter: OtlpExporter; metrics: DaemonMetrics };
+}
+
+/**
+ * Registers the hooks an exporter test file shares: one sink for the file, answering success
+ * with no requests recorded at the start of each test, and every exporter a test started shut
+ * down after it (`shutdown` is idempotent, so a test may shut one down itself).
+ */
+export function exporterTestbed(options: TestbedOptions = {}): ExporterTestbed {
+  let sink: OtlpSink | undefined;
+  const started: OtlpExporter[] = [];
+  beforeAll(async () => {
+    sink = await startOtlpSink(options.sink?.());
+  });
+  afterAll(async () => {
+    await sink?.close();
+  });
+  beforeEach(async () => {
+    if (options.restartSink) await testbed.sink.restart();
+    testbed.sink.requests.length = 0;
+    testbed.sink.respond(undefined);
+  });
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((exporter) => exporter.shutdown(options.shutdownMs ?? 2_000)));
+  });
+  const testbed: ExporterTestbed = {
+    get sink() {
+      if (sink === undefined) throw new Error('the sink starts in beforeAll');
+      return sink;
+    },
+    start(protocol, overrides = {}, logger) {
+      const made = newExporter(sinkSpec(testbed.sink, protocol, overrides), logger);
+      started.push(made.exporter);
+      return made;
+    },
+  };
+  return testbed;
 }
 
 /** A logger that keeps its lines (parsed) for assertions. */

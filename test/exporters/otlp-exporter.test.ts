@@ -1,30 +1,13 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { OtlpProtocol } from '../../src/config/spanscore-config.js';
-import type { OtlpExporter } from '../../src/exporters/otlp-exporter.js';
 import { jsonToProtobuf, protobufToJson } from '../../src/exporters/otlp-transcoder.js';
 import { otlpSchema } from '../../src/receivers/otlp-schema.js';
-import { decodeSpans, startOtlpSink, type OtlpSink } from '../helpers/otlp-sink.js';
-import { EXPORTER, metricValue, newExporter, payload, protobufRequest, sinkSpec, waitForValue } from './otlp-exporter-kit.js';
+import { decodeSpans } from '../helpers/otlp-sink.js';
+import { EXPORTER, exporterTestbed, metricValue, payload, protobufRequest, RECEIVED, waitForValue } from './otlp-exporter-kit.js';
 
 /** Delivery on each protocol: encodings, transcoding, headers, compression. */
 
-let sink: OtlpSink;
-let exporter: OtlpExporter | undefined;
-
-beforeAll(async () => {
-  sink = await startOtlpSink();
-});
-afterAll(async () => {
-  await sink.close();
-});
-beforeEach(() => {
-  sink.requests.length = 0;
-  sink.respond(undefined);
-});
-afterEach(async () => {
-  await exporter?.shutdown(2_000);
-  exporter = undefined;
-});
+const bed = exporterTestbed();
 
 /** The whole request, as protobufjs sees it: equal objects mean nothing was lost in transcoding. */
 function requestObject(protobuf: Uint8Array): unknown {
@@ -36,14 +19,13 @@ describe.each<OtlpProtocol>(['grpc', 'http/protobuf', 'http/json'])('%s', (proto
   const wire = protocol === 'http/json' ? 'json' : 'protobuf';
 
   it('delivers a protobuf payload, byte for byte when the protocol is protobuf, else transcoded to equal JSON', async () => {
-    const made = newExporter(sinkSpec(sink, protocol));
-    exporter = made.exporter;
+    const { exporter, metrics } = bed.start(protocol);
     const body = protobufRequest(3);
     expect(exporter.offer(payload(body, 3))).toBe(true);
 
-    const spans = await sink.waitForSpans(3);
-    expect(sink.requests).toHaveLength(1);
-    const [request] = sink.requests;
+    const spans = await bed.sink.waitForSpans(3);
+    expect(bed.sink.requests).toHaveLength(1);
+    const [request] = bed.sink.requests;
     expect(request!.encoding).toBe(wire);
     if (wire === 'protobuf') {
       expect(request!.rawBody.equals(body)).toBe(true);
@@ -56,33 +38,32 @@ describe.each<OtlpProtocol>(['grpc', 'http/protobuf', 'http/json'])('%s', (proto
     expect(spans[0]!.attributes.tokens).toBe(9007199254740993n);
     if (protocol !== 'grpc') expect(request!.path).toBe('/v1/traces');
 
-    await waitForValue(() => metricValue(made.metrics.exporterSentSpans, { exporter: EXPORTER, kind: 'received' }), 3);
-    await waitForValue(() => metricValue(made.metrics.exporterQueueRequests, { exporter: EXPORTER }), 0);
-    expect(await metricValue(made.metrics.exporterFailedSpans)).toBe(0);
-    expect(await metricValue(made.metrics.exporterRetries)).toBe(0);
+    await waitForValue(() => metricValue(metrics.exporterSentSpans, RECEIVED), 3);
+    await waitForValue(() => metricValue(metrics.exporterQueueRequests, { exporter: EXPORTER }), 0);
+    expect(await metricValue(metrics.exporterFailedSpans)).toBe(0);
+    expect(await metricValue(metrics.exporterRetries)).toBe(0);
   });
 
   it('delivers a JSON payload, byte for byte when the protocol is http/json, else transcoded to equal protobuf', async () => {
-    const made = newExporter(sinkSpec(sink, protocol));
-    exporter = made.exporter;
+    const { exporter, metrics } = bed.start(protocol);
     const original = protobufRequest(2);
     const json = Buffer.from(protobufToJson(original), 'utf8');
     expect(exporter.offer(payload(json, 2, 'json', 'scoring'))).toBe(true);
 
-    const spans = await sink.waitForSpans(2);
-    const [request] = sink.requests;
+    const spans = await bed.sink.waitForSpans(2);
+    const [request] = bed.sink.requests;
     expect(request!.encoding).toBe(wire);
     if (wire === 'json') expect(request!.rawBody.equals(json)).toBe(true);
     else expect(requestObject(request!.rawBody)).toEqual(requestObject(original));
     expect(spans).toEqual(decodeSpans(original));
-    await waitForValue(() => metricValue(made.metrics.exporterSentSpans, { exporter: EXPORTER, kind: 'scoring' }), 2);
+    await waitForValue(() => metricValue(metrics.exporterSentSpans, { exporter: EXPORTER, kind: 'scoring' }), 2);
   });
 
   it('sends the configured headers and the User-Agent', async () => {
-    exporter = newExporter(sinkSpec(sink, protocol, { headers: { 'X-Tenant': 'acme', authorization: 'Bearer secret-token' } })).exporter;
+    const { exporter } = bed.start(protocol, { headers: { 'X-Tenant': 'acme', authorization: 'Bearer secret-token' } });
     exporter.offer(payload(protobufRequest(1), 1));
-    await sink.waitForSpans(1);
-    const { headers } = sink.requests[0]!;
+    await bed.sink.waitForSpans(1);
+    const { headers } = bed.sink.requests[0]!;
     expect(headers['x-tenant']).toBe('acme');
     expect(headers.authorization).toBe('Bearer secret-token');
     // grpc-js appends its own name and version to the primary user agent.
@@ -90,11 +71,11 @@ describe.each<OtlpProtocol>(['grpc', 'http/protobuf', 'http/json'])('%s', (proto
   });
 
   it.each(['gzip', 'none'] as const)('compression %s', async (compression) => {
-    exporter = newExporter(sinkSpec(sink, protocol, { compression })).exporter;
+    const { exporter } = bed.start(protocol, { compression });
     const body = protobufRequest(4);
     exporter.offer(payload(body, 4));
-    const spans = await sink.waitForSpans(4);
-    const [request] = sink.requests;
+    const spans = await bed.sink.waitForSpans(4);
+    const [request] = bed.sink.requests;
     expect(request!.compressed).toBe(compression === 'gzip');
     if (protocol !== 'grpc') expect(request!.headers['content-encoding']).toBe(compression === 'gzip' ? 'gzip' : undefined);
     if (wire === 'protobuf') expect(request!.rawBody.equals(body)).toBe(true);
@@ -102,16 +83,16 @@ describe.each<OtlpProtocol>(['grpc', 'http/protobuf', 'http/json'])('%s', (proto
   });
 
   it('shares one received body between exporters of different encodings without altering it', async () => {
-    const other = newExporter(sinkSpec(sink, protocol === 'http/json' ? 'http/protobuf' : 'http/json'));
-    exporter = newExporter(sinkSpec(sink, protocol)).exporter;
+    const other = bed.start(protocol === 'http/json' ? 'http/protobuf' : 'http/json');
+    const { exporter } = bed.start(protocol);
     const body = protobufRequest(2);
     const copy = Buffer.from(body);
     const shared = payload(body, 2);
     exporter.offer(shared);
     other.exporter.offer(shared);
-    await sink.waitForSpans(4);
+    await bed.sink.waitForSpans(4);
     await other.exporter.shutdown(2_000);
     expect(body.equals(copy)).toBe(true);
-    expect(new Set(sink.requests.map((r) => r.encoding))).toEqual(new Set(['json', 'protobuf']));
+    expect(new Set(bed.sink.requests.map((r) => r.encoding))).toEqual(new Set(['json', 'protobuf']));
   });
 });

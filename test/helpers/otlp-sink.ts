@@ -12,8 +12,8 @@ import {
   type sendUnaryData,
   type ServerInterceptor,
   type ServerUnaryCall,
-  type ServiceDefinition,
 } from '@grpc/grpc-js';
+import { RAW_TRACE_SERVICE, TRACE_EXPORT_PATH } from '../../src/receivers/trace-service.js';
 import { encodeRetryInfoStatus } from '../../src/exporters/export-response.js';
 import { jsonToProtobuf } from '../../src/exporters/otlp-transcoder.js';
 import { encodeExportResponse, encodeRpcStatus } from '../../src/receivers/otlp-responses.js';
@@ -101,20 +101,7 @@ export interface OtlpSink {
   close(): Promise<void>;
 }
 
-const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 const ENCODING_KEY = 'x-sink-grpc-encoding';
-
-const RAW_TRACE_SERVICE: ServiceDefinition = {
-  Export: {
-    path: EXPORT_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (b: Buffer) => b,
-    requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Buffer) => b,
-    responseDeserialize: (b: Buffer) => b,
-  },
-};
 
 /**
  * grpc-js strips `grpc-encoding` before the handler sees the metadata; the base call keeps it
@@ -210,7 +197,7 @@ export async function startOtlpSink(options: SinkOptions = {}): Promise<OtlpSink
       headers,
       rawBody: Buffer.from(call.request),
       compressed: encoding === 'gzip',
-      path: EXPORT_PATH,
+      path: TRACE_EXPORT_PATH,
     });
     later(reply.delayMs, () => {
       if (call.cancelled) return;
@@ -271,7 +258,7 @@ export async function startOtlpSink(options: SinkOptions = {}): Promise<OtlpSink
     grpcServer = undefined;
   };
 
-  const spans = () => requests.filter((r) => r.accepted).flatMap((r) => decodeSpans(r.encoding === 'json' ? jsonToProtobuf(r.rawBody) : r.rawBody));
+  const spans = () => requests.filter((r) => r.accepted).flatMap(requestSpans);
 
   await start();
   const scheme = options.tls === undefined ? 'http' : 'https';
@@ -299,6 +286,11 @@ export async function startOtlpSink(options: SinkOptions = {}): Promise<OtlpSink
     },
     close: stop,
   };
+}
+
+/** The spans one recorded request carried, whichever its encoding and whether or not the sink accepted it. */
+export function requestSpans(request: RecordedExport): SinkSpan[] {
+  return decodeSpans(request.encoding === 'json' ? jsonToProtobuf(request.rawBody) : request.rawBody);
 }
 
 /** The spans of a protobuf ExportTraceServiceRequest, flattened (ids hex, times as decimal strings). */

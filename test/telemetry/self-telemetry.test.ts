@@ -1,164 +1,32 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { Server as GrpcServer, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SelfTelemetrySpec } from '../../src/config/spanscore-config.js';
-import { otlpSchema } from '../../src/receivers/otlp-schema.js';
 import { SelfTelemetry } from '../../src/telemetry/self-telemetry.js';
 import { selfTelemetryActive, selfTracer } from '../../src/telemetry/self-tracer.js';
 import { daemonConfig } from '../helpers/daemon-config.js';
 import { runCli, startDaemon } from '../helpers/daemon-process.js';
 import { startOpenAiServer, type OpenAiServer } from '../helpers/openai-server.js';
 import { sendTraces } from '../helpers/otel-sender.js';
+import { requestSpans, startOtlpSink, type OtlpSink } from '../helpers/otlp-sink.js';
 import { PACKAGE_ROOT } from '../helpers/package-root.js';
-import { ExportClient } from '../helpers/raw-grpc.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-/** One span as a test OTLP receiver got it, with its resource. */
-interface ReceivedSpan {
-  name: string;
-  /** OTLP SpanKind: 1 internal, 2 server, 3 client. */
-  kind: number;
-  traceId: string;
-  parentSpanId: string;
-  /** OTLP StatusCode: 0 unset, 1 ok, 2 error. */
-  status: { code: number; message: string };
-  attributes: Record<string, unknown>;
-  resource: Record<string, unknown>;
-  scope: string;
-}
-
-interface AnyValue {
-  stringValue?: string;
-  boolValue?: boolean;
-  intValue?: number;
-  doubleValue?: number;
-  arrayValue?: { values?: AnyValue[] };
-}
-type KeyValues = Array<{ key: string; value?: AnyValue }> | undefined;
-
-function anyValue(value: AnyValue | undefined): unknown {
-  if (value === undefined) return undefined;
-  if (value.arrayValue !== undefined) return (value.arrayValue.values ?? []).map(anyValue);
-  return value.stringValue ?? value.intValue ?? value.doubleValue ?? value.boolValue;
-}
-
-function attributes(list: KeyValues): Record<string, unknown> {
-  return Object.fromEntries((list ?? []).map((kv) => [kv.key, anyValue(kv.value)]));
-}
-
-/** Decodes an ExportTraceServiceRequest (protobuf) into flat spans. */
-function decodeSpans(bytes: Uint8Array): ReceivedSpan[] {
-  const type = otlpSchema().exportTraceServiceRequest;
-  const request = type.toObject(type.decode(bytes), { longs: Number, bytes: String }) as {
-    resourceSpans?: Array<{
-      resource?: { attributes?: KeyValues };
-      scopeSpans?: Array<{
-        scope?: { name?: string };
-        spans?: Array<{ name: string; kind?: number; traceId: string; parentSpanId?: string; status?: { code?: number; message?: string }; attributes?: KeyValues }>;
-      }>;
-    }>;
-  };
-  const hex = (base64: string | undefined) => Buffer.from(base64 ?? '', 'base64').toString('hex');
-  return (request.resourceSpans ?? []).flatMap((resourceSpans) =>
-    (resourceSpans.scopeSpans ?? []).flatMap((scopeSpans) =>
-      (scopeSpans.spans ?? []).map((span) => ({
-        name: span.name,
-        kind: span.kind ?? 0,
-        traceId: hex(span.traceId),
-        parentSpanId: hex(span.parentSpanId),
-        status: { code: span.status?.code ?? 0, message: span.status?.message ?? '' },
-        attributes: attributes(span.attributes),
-        resource: attributes(resourceSpans.resource?.attributes),
-        scope: scopeSpans.scope?.name ?? '',
-      })),
-    ),
-  );
-}
-
-interface JsonAnyValue {
-  stringValue?: string;
-  boolValue?: boolean;
-  intValue?: string | number;
-  doubleValue?: number;
-  arrayValue?: { values?: JsonAnyValue[] };
-}
-
-/** Decodes an OTLP/JSON ExportTraceServiceRequest (ids in hex, int64 as strings) into flat spans. */
-function decodeJsonSpans(text: string): ReceivedSpan[] {
-  type JsonKeyValues = Array<{ key: string; value?: JsonAnyValue }> | undefined;
-  const value = (v: JsonAnyValue | undefined): unknown =>
-    v === undefined ? undefined : v.arrayValue !== undefined ? (v.arrayValue.values ?? []).map(value) : v.intValue !== undefined ? Number(v.intValue) : (v.stringValue ?? v.doubleValue ?? v.boolValue);
-  const attrs = (list: JsonKeyValues) => Object.fromEntries((list ?? []).map((kv) => [kv.key, value(kv.value)]));
-  const request = JSON.parse(text) as {
-    resourceSpans?: Array<{
-      resource?: { attributes?: JsonKeyValues };
-      scopeSpans?: Array<{ scope?: { name?: string }; spans?: Array<{ name: string; kind?: number; traceId: string; parentSpanId?: string; status?: { code?: number; message?: string }; attributes?: JsonKeyValues }> }>;
-    }>;
-  };
-  return (request.resourceSpans ?? []).flatMap((rs) =>
-    (rs.scopeSpans ?? []).flatMap((ss) =>
-      (ss.spans ?? []).map((span) => ({
-        name: span.name,
-        kind: span.kind ?? 0,
-        traceId: span.traceId,
-        parentSpanId: span.parentSpanId ?? '',
-        status: { code: span.status?.code ?? 0, message: span.status?.message ?? '' },
-        attributes: attrs(span.attributes),
-        resource: attrs(rs.resource?.attributes),
-        scope: ss.scope?.name ?? '',
-      })),
-    ),
-  );
-}
-
-interface TestReceiver {
-  /** e.g. http://127.0.0.1:PORT/v1/traces */
-  url: string;
-  spans: ReceivedSpan[];
-  requests: Array<{ path: string; headers: IncomingHttpHeaders }>;
-  /** The status the next requests are answered with (200 = accepted). */
-  status: number;
-  close(): Promise<void>;
-}
-
-/** A minimal OTLP/HTTP traces receiver: POST /v1/traces, protobuf or JSON, gzip or not. */
-async function startReceiver(): Promise<TestReceiver> {
-  const receiver: TestReceiver = { url: '', spans: [], requests: [], status: 200, close: async () => undefined };
-  const server: HttpServer = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      receiver.requests.push({ path: req.url ?? '', headers: req.headers });
-      if (req.method !== 'POST' || req.url !== '/v1/traces') {
-        res.writeHead(404).end();
-        return;
-      }
-      if (receiver.status !== 200) {
-        res.writeHead(receiver.status, { 'content-type': 'application/json' }).end('{"code":3,"message":"refused by the test"}');
-        return;
-      }
-      const raw = Buffer.concat(chunks);
-      const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
-      const json = (req.headers['content-type'] ?? '').startsWith('application/json');
-      receiver.spans.push(...(json ? decodeJsonSpans(body.toString('utf8')) : decodeSpans(body)));
-      res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(json ? '{}' : Buffer.alloc(0));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
-  receiver.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return receiver;
-}
+/** The telemetry endpoint: an OTLP sink on the real protocols, cleared before each test. */
+let sink: OtlpSink;
+beforeAll(async () => {
+  sink = await startOtlpSink();
+});
+afterAll(async () => {
+  await sink?.close();
+});
+beforeEach(() => {
+  sink.requests.length = 0;
+  sink.respond(undefined);
+});
+const tracesUrl = () => `${sink.httpUrl}/v1/traces`;
 
 function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
@@ -211,50 +79,38 @@ describe('selfTracer', () => {
 
 describe('SelfTelemetry export', () => {
   it('sends over gRPC with the headers as metadata, the resource and the scope', async () => {
-    const received: Array<{ spans: ReceivedSpan[]; metadata: Record<string, unknown> }> = [];
-    const server = new GrpcServer();
-    server.addService(ExportClient.service, {
-      Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
-        received.push({ spans: decodeSpans(call.request), metadata: call.metadata.getMap() });
-        callback(null, Buffer.alloc(0));
-      },
-    });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
-    );
-    try {
-      const { logger, lines } = capturingLogger();
-      const telemetry = SelfTelemetry.start(spec({ protocol: 'grpc', endpoint: `127.0.0.1:${port}`, headers: { 'x-team-token': 'abc' } }), { instanceId: 'grpc-unit', version: VERSION, logger });
-      const span = selfTracer.startSpan('unit work', { attributes: { 'spanscore.test': 42 } });
-      span.end();
-      await telemetry.shutdown();
+    const { logger, lines } = capturingLogger();
+    const telemetry = SelfTelemetry.start(spec({ protocol: 'grpc', endpoint: sink.grpcAddress, headers: { 'x-team-token': 'abc' } }), { instanceId: 'grpc-unit', version: VERSION, logger });
+    const span = selfTracer.startSpan('unit work', { attributes: { 'spanscore.test': 42 } });
+    span.end();
+    await telemetry.shutdown();
 
-      expect(received).toHaveLength(1);
-      expect(received[0]!.metadata['x-team-token']).toBe('abc');
-      const [sent] = received[0]!.spans;
-      expect(received[0]!.spans).toHaveLength(1);
-      expect(sent).toMatchObject({ name: 'unit work', scope: 'spanscore', attributes: { 'spanscore.test': 42 } });
-      expect(sent!.resource).toMatchObject({ 'service.name': 'spanscore', 'service.version': VERSION, 'service.instance.id': 'grpc-unit', 'telemetry.sdk.language': 'nodejs' });
-      expect(lines.filter((line) => line.level === 40)).toEqual([]);
-      expect(selfTracer.startSpan('late').isRecording()).toBe(false);
-    } finally {
-      server.forceShutdown();
-    }
+    expect(sink.requests).toHaveLength(1);
+    const [request] = sink.requests;
+    expect(request).toMatchObject({ transport: 'grpc', accepted: true });
+    expect(request!.headers['x-team-token']).toBe('abc');
+    const spans = sink.spans();
+    expect(spans).toHaveLength(1);
+    // int64 attributes decode as bigint.
+    expect(spans[0]).toMatchObject({ name: 'unit work', scope: { name: 'spanscore' }, attributes: { 'spanscore.test': 42n } });
+    expect(spans[0]!.resource).toMatchObject({ 'service.name': 'spanscore', 'service.version': VERSION, 'service.instance.id': 'grpc-unit', 'telemetry.sdk.language': 'nodejs' });
+    expect(lines.filter((line) => line.level === 40)).toEqual([]);
+    expect(selfTracer.startSpan('late').isRecording()).toBe(false);
   });
 
   it('logs a failing endpoint once at warn and its recovery once, with the spans lost (http/json)', async () => {
-    const receiver = await startReceiver();
     const { logger, lines } = capturingLogger();
-    const telemetry = SelfTelemetry.start(spec({ protocol: 'http/json', endpoint: receiver.url }), { instanceId: 'json-unit', version: VERSION, logger });
+    const telemetry = SelfTelemetry.start(spec({ protocol: 'http/json', endpoint: tracesUrl() }), { instanceId: 'json-unit', version: VERSION, logger });
     try {
       // 400 is final for the exporter: each batch fails at once, no retries.
-      receiver.status = 400;
+      sink.respond(() => ({ httpStatus: 400, message: 'refused by the test' }));
       for (const name of ['lost 1', 'lost 2', 'lost 3']) {
         selfTracer.startSpan(name).end();
         await telemetry.forceFlush();
       }
-      expect(receiver.requests).toHaveLength(3);
-      receiver.status = 200;
+      expect(sink.requests).toHaveLength(3);
+      expect(sink.requests.flatMap(requestSpans).map((span) => span.name)).toEqual(['lost 1', 'lost 2', 'lost 3']);
+      sink.respond(undefined);
       selfTracer.startSpan('kept', { attributes: { 'spanscore.test': 'yes' } }).end();
       await telemetry.forceFlush();
       selfTracer.startSpan('kept too').end();
@@ -263,33 +119,31 @@ describe('SelfTelemetry export', () => {
       const warnings = lines.filter((line) => line.level === 40);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.msg).toMatch(/self-telemetry export failing/);
-      expect(warnings[0]!.endpoint).toBe(receiver.url);
+      expect(warnings[0]!.endpoint).toBe(tracesUrl());
       const recovered = lines.filter((line) => line.msg === 'self-telemetry export recovered');
       expect(recovered).toHaveLength(1);
       expect(recovered[0]).toMatchObject({ level: 30, lostSpans: 3, lostBatches: 3 });
-      expect(receiver.spans.map((span) => span.name)).toEqual(['kept', 'kept too']);
-      expect(receiver.spans[0]!.attributes['spanscore.test']).toBe('yes');
-      expect(receiver.spans[0]!.resource['service.instance.id']).toBe('json-unit');
-      expect(receiver.requests.every((request) => request.headers['content-type'] === 'application/json')).toBe(true);
+      const spans = sink.spans();
+      expect(spans.map((span) => span.name)).toEqual(['kept', 'kept too']);
+      expect(spans[0]!.attributes['spanscore.test']).toBe('yes');
+      expect(spans[0]!.resource['service.instance.id']).toBe('json-unit');
+      expect(sink.requests.every((request) => request.transport === 'http' && request.encoding === 'json' && request.path === '/v1/traces')).toBe(true);
+      expect(sink.requests.every((request) => request.headers['content-type'] === 'application/json')).toBe(true);
     } finally {
       await telemetry.shutdown();
-      await receiver.close();
     }
   });
 });
 
 describe('self-telemetry of a running daemon', () => {
   let llm: OpenAiServer;
-  let receiver: TestReceiver;
 
   beforeAll(async () => {
     llm = await startOpenAiServer();
-    receiver = await startReceiver();
   });
 
   afterAll(async () => {
     await llm?.close();
-    await receiver?.close();
   });
 
   it('traces exports, ClickHouse statements, scoring batches and LLM calls to the telemetry endpoint only', async () => {
@@ -313,7 +167,7 @@ service:
   instance_id: self-e2e
   telemetry:
     traces:
-      endpoint: ${receiver.url}
+      endpoint: ${tracesUrl()}
       protocol: http/protobuf
       headers: { x-telemetry-token: t0ken }
 scoring:
@@ -355,28 +209,31 @@ rules:
     }
 
     const startLine = daemon.logs.find((line) => typeof line.msg === 'string' && line.msg.startsWith('self-telemetry on'));
-    expect(startLine).toMatchObject({ endpoint: receiver.url, protocol: 'http/protobuf' });
+    expect(startLine).toMatchObject({ endpoint: tracesUrl(), protocol: 'http/protobuf' });
 
     // The daemon flushed its spans before exiting.
-    const spans = receiver.spans;
+    const spans = sink.spans();
     expect(spans.length).toBeGreaterThan(0);
-    expect(receiver.requests.every((request) => request.headers['x-telemetry-token'] === 't0ken')).toBe(true);
-    expect(receiver.requests.every((request) => request.headers['content-type'] === 'application/x-protobuf')).toBe(true);
+    expect(sink.requests.every((request) => request.accepted && request.transport === 'http' && request.path === '/v1/traces')).toBe(true);
+    expect(sink.requests.every((request) => request.headers['x-telemetry-token'] === 't0ken')).toBe(true);
+    expect(sink.requests.every((request) => request.headers['content-type'] === 'application/x-protobuf')).toBe(true);
     for (const span of spans) {
       expect(span.resource).toMatchObject({ 'service.name': 'spanscore', 'service.version': VERSION, 'service.instance.id': 'self-e2e' });
-      expect(span.scope).toBe('spanscore');
+      expect(span.scope.name).toBe('spanscore');
     }
+    // OTLP numbers: kind 1 internal, 2 server, 3 client; status.code 0 unset, 1 ok, 2 error. The sink decodes int64 attribute values as bigint.
     const named = (name: string) => spans.filter((span) => span.name === name);
+    const total = (list: typeof spans, key: string) => list.reduce((sum, span) => sum + (span.attributes[key] as bigint), 0n);
 
     // The export request (sendTraces' spans: 3 traces x 3 spans, in one or more requests).
     const exports = named('otlp.export');
     expect(exports.length).toBeGreaterThan(0);
     for (const span of exports) {
       expect(span.kind).toBe(2);
-      expect(span.attributes).toMatchObject({ 'spanscore.transport': 'http', 'spanscore.spans.rejected': 0, 'spanscore.export.outcome': 'stored' });
+      expect(span.attributes).toMatchObject({ 'spanscore.transport': 'http', 'spanscore.spans.rejected': 0n, 'spanscore.export.outcome': 'stored' });
       expect(span.status.code).toBe(0);
     }
-    expect(exports.reduce((sum, span) => sum + (span.attributes['spanscore.spans.accepted'] as number), 0)).toBe(9);
+    expect(total(exports, 'spanscore.spans.accepted')).toBe(9n);
 
     // Inserts: every stored span and score row is in one.
     const insertedRows = (table: string) => {
@@ -387,9 +244,9 @@ rules:
         expect(span.attributes).toMatchObject({ 'db.system.name': 'clickhouse', 'db.namespace': 'spanscore', 'db.collection.name': table, 'db.operation.name': 'INSERT', 'spanscore.clickhouse.mode': 'embedded' });
         expect(span.status.code).toBe(0);
       }
-      return inserts.reduce((sum, span) => sum + (span.attributes['spanscore.db.rows'] as number), 0);
+      return total(inserts, 'spanscore.db.rows');
     };
-    expect(insertedRows('scores')).toBe(6);
+    expect(insertedRows('scores')).toBe(6n);
     const tracesRows = insertedRows('otel_traces');
 
     // Queries: the admin API's, with its string literal blanked.
@@ -399,19 +256,19 @@ rules:
     expect(adminQuery!.attributes).toMatchObject({ 'db.system.name': 'clickhouse', 'db.operation.name': 'SELECT', 'spanscore.db.readonly': true });
     expect(adminQuery!.attributes['db.query.text']).toContain(`Rule = '?'`);
     expect(adminQuery!.attributes['db.query.text']).not.toContain('answers');
-    expect(adminQuery!.attributes['db.response.returned_rows']).toBe(1);
+    expect(adminQuery!.attributes['db.response.returned_rows']).toBe(1n);
 
     // Scoring batches: Levenshtein in the worker pool, the judge on its own queue (one task per call).
     const batches = named('scoring batch');
     for (const span of batches) expect(span.kind).toBe(1);
     const workerBatches = batches.filter((span) => span.attributes['spanscore.scoring.queue'] === 'workers');
     expect(workerBatches.length).toBeGreaterThan(0);
-    for (const span of workerBatches) expect(span.attributes).toMatchObject({ 'spanscore.scoring.rules': ['answers'], 'spanscore.scoring.scorers': ['Levenshtein'], 'spanscore.scoring.failure_count': 0 });
-    expect(workerBatches.reduce((sum, span) => sum + (span.attributes['spanscore.scoring.task_count'] as number), 0)).toBe(3);
+    for (const span of workerBatches) expect(span.attributes).toMatchObject({ 'spanscore.scoring.rules': ['answers'], 'spanscore.scoring.scorers': ['Levenshtein'], 'spanscore.scoring.failure_count': 0n });
+    expect(total(workerBatches, 'spanscore.scoring.task_count')).toBe(3n);
     const judgeBatches = batches.filter((span) => span.attributes['spanscore.scoring.queue'] === 'llm:correct');
     expect(judgeBatches).toHaveLength(3);
-    for (const span of judgeBatches) expect(span.attributes).toMatchObject({ 'spanscore.scoring.rules': ['answers'], 'spanscore.scoring.scorers': ['correct'], 'spanscore.scoring.task_count': 1 });
-    expect(judgeBatches.map((span) => span.attributes['spanscore.scoring.failure_count']).sort()).toEqual([0, 0, 1]);
+    for (const span of judgeBatches) expect(span.attributes).toMatchObject({ 'spanscore.scoring.rules': ['answers'], 'spanscore.scoring.scorers': ['correct'], 'spanscore.scoring.task_count': 1n });
+    expect(judgeBatches.map((span) => span.attributes['spanscore.scoring.failure_count']).sort()).toEqual([0n, 0n, 1n]);
 
     // LLM calls: one span per call, retries included.
     const calls = named('chat gpt-test');
@@ -422,12 +279,12 @@ rules:
     }
     const failed = calls.filter((span) => span.status.code === 2);
     expect(failed).toHaveLength(1);
-    expect(failed[0]!.attributes).toMatchObject({ 'http.response.status_code': 400, 'error.type': 'client_error', 'spanscore.llm.retries': 0 });
+    expect(failed[0]!.attributes).toMatchObject({ 'http.response.status_code': 400n, 'error.type': 'client_error', 'spanscore.llm.retries': 0n });
     expect(failed[0]!.status.message).toContain('bad request');
     const succeeded = calls.filter((span) => span.status.code !== 2);
-    expect(succeeded.map((span) => span.attributes['spanscore.llm.retries']).sort()).toEqual([0, 1]);
+    expect(succeeded.map((span) => span.attributes['spanscore.llm.retries']).sort()).toEqual([0n, 1n]);
     for (const span of succeeded) {
-      expect(span.attributes).toMatchObject({ 'http.response.status_code': 200, 'gen_ai.usage.input_tokens': 321, 'gen_ai.usage.output_tokens': 12, 'gen_ai.response.model': 'gpt-test' });
+      expect(span.attributes).toMatchObject({ 'http.response.status_code': 200n, 'gen_ai.usage.input_tokens': 321n, 'gen_ai.usage.output_tokens': 12n, 'gen_ai.response.model': 'gpt-test' });
     }
 
     // Independent roots, each its own trace; none of them reached the daemon's own storage.
@@ -436,7 +293,7 @@ rules:
     expect(stored.stderr).toBe('');
     expect(stored.code).toBe(0);
     const rows = JSON.parse(stored.stdout) as Array<{ TraceId: string; SpanName: string }>;
-    expect(rows).toHaveLength(tracesRows);
+    expect(rows).toHaveLength(Number(tracesRows));
     expect(rows.length).toBeGreaterThanOrEqual(9);
     expect(new Set(rows.map((row) => row.TraceId))).toEqual(new Set(traceIds!));
     const selfTraceIds = new Set(spans.map((span) => span.traceId));
