@@ -62,7 +62,7 @@ export class Daemon {
   ) {
     const { storage } = config;
     this.forwarder = new SpanForwarder(
-      config.exporters.map((spec) => new OtlpExporter(spec, { metrics: this.metrics, logger: logger.child({ component: 'exporter', exporter: spec.name }) })),
+      config.exporters.map((spec) => new OtlpExporter(spec, { metrics: this.metrics, logger: logger.child({ component: 'exporter' }) })),
       logger.child({ component: 'exporter' }),
     );
     if (storage === undefined) {
