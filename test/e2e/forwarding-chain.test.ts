@@ -27,12 +27,10 @@ interface StoredSpan {
 describe('a forward-only scoring sidecar in front of a storing spanscore', () => {
   it('delivers the app spans unchanged and the scores as child spans in the downstream ClickHouse', async () => {
     const downstream = await startDaemon(daemonConfig({ embeddedPath: join(mkdtempSync(join(tmpdir(), 'spanscore-chain-')), 'clickhouse') }));
-    const sidecar = await startDaemon(`
-receivers:
-  otlp:
-    protocols:
-      http: { endpoint: 127.0.0.1:0 }
-admin: { endpoint: 127.0.0.1:0 }
+    const sidecar = await startDaemon(
+      daemonConfig({
+        grpc: false,
+        extra: `
 exporters:
   otlp:
     endpoint: ${downstream.addresses.grpc}
@@ -42,7 +40,9 @@ rules:
   - name: answers
     scorers: [ExactMatch]
     apply_to: { span_names: [chat] }
-`);
+`,
+      }),
+    );
     try {
       const { traces, exporter } = await sendTraces('http/json', sidecar.addresses.http!, { count: 4, serviceName: 'chain', expected: (i) => (i % 2 === 0 ? `answer ${i}` : 'other') });
       expect(exporter.failed).toEqual([]);

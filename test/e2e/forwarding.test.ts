@@ -8,7 +8,7 @@ import { daemonConfig } from '../helpers/daemon-config.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { otlpJsonRequest, randomSpanId, randomTraceId } from '../helpers/otlp-json.js';
 import { encodeExportRequest } from '../helpers/otlp-protobuf.js';
-import { decodeSpans, startOtlpSink, type OtlpSink, type RecordedExport, type SinkAttributeValue, type SinkSpan } from '../helpers/otlp-sink.js';
+import { decodeSpans, requestSpans, startOtlpSink, type OtlpSink, type RecordedExport, type SinkAttributeValue, type SinkSpan } from '../helpers/otlp-sink.js';
 import { sendTraces, type ExporterKind } from '../helpers/otel-sender.js';
 import { metricSum, metricsText, querySql } from '../helpers/admin-api.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -57,7 +57,7 @@ exporters:
 function spansAt(sink: OtlpSink, exporter: keyof typeof DOWNSTREAM): SinkSpan[] {
   return sink.requests
     .filter((r) => r.accepted && DOWNSTREAM[exporter](r))
-    .flatMap((r) => decodeSpans(r.encoding === 'json' ? jsonToProtobuf(r.rawBody) : r.rawBody));
+    .flatMap(requestSpans);
 }
 
 /** How the SDK's OTLP encoding renders an attribute value: integers as int64, other numbers as doubles. */
@@ -156,7 +156,7 @@ describe('forwarding to a downstream OTLP receiver, with ClickHouse', () => {
     await waitFor(() => sink.requests.slice(before).filter((r) => r.accepted).length >= 6, { timeoutMs: 20_000, what: 'both requests at all three downstream protocols' });
     const fresh = sink.requests.slice(before).filter((r) => r.accepted);
     const at = (exporter: keyof typeof DOWNSTREAM, service: string) =>
-      fresh.filter(DOWNSTREAM[exporter]).find((r) => decodeSpans(r.encoding === 'json' ? jsonToProtobuf(r.rawBody) : r.rawBody)[0]?.resource['service.name'] === service)!;
+      fresh.filter(DOWNSTREAM[exporter]).find((r) => requestSpans(r)[0]?.resource['service.name'] === service)!;
 
     expect(at('otlp/grpc', 'bytes-proto').rawBody.equals(protobufBody)).toBe(true);
     expect(at('otlp/proto', 'bytes-proto').rawBody.equals(protobufBody)).toBe(true);
@@ -237,19 +237,19 @@ describe('a forward-only pipeline (no ClickHouse)', () => {
 
   beforeAll(async () => {
     sink = await startOtlpSink();
-    daemon = await startDaemon(`
-receivers:
-  otlp:
-    protocols:
-      http: { endpoint: 127.0.0.1:0 }
-admin: { endpoint: 127.0.0.1:0 }
+    daemon = await startDaemon(
+      daemonConfig({
+        grpc: false,
+        extra: `
 exporters:
   otlp:
     endpoint: ${sink.httpUrl}
     protocol: http/protobuf
     retry_on_failure: { initial_interval: 100ms, max_interval: 200ms, max_elapsed_time: 0 }
     sending_queue: { num_consumers: 1, queue_size: 1 }
-${RULE}`);
+${RULE}`,
+      }),
+    );
   });
 
   afterAll(async () => {
