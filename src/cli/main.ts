@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { readFileSync } from 'node:fs';
 import { AdminApiClient, ApiClientError, API_KEY_ENV, resolveApiTarget } from '../admin/api/api-client.js';
 import { ConfigError } from '../config/config-error.js';
 import { backfillCommand } from './backfill-command.js';
@@ -13,8 +12,9 @@ import { schemaCommand } from './schema-command.js';
 import { scoreCommand } from './score-command.js';
 import { scoresCommand } from './scores-command.js';
 import { validateCommand } from './validate-command.js';
+import { packageVersion } from '../admin/package-version.js';
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const version = packageVersion() ?? 'unknown';
 
 const program = new Command('spanscore')
   .description('Online scoring of LLM application traffic: OTLP in, rules and scorers, ClickHouse out')

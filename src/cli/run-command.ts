@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { createLogger } from '../admin/logger.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/config-loader.js';
@@ -6,8 +5,9 @@ import { checkScorers } from '../config/scorer-checks.js';
 import { ConfigReloader } from '../pipeline/config-reloader.js';
 import { Daemon } from '../pipeline/daemon.js';
 import { SelfTelemetry, shownEndpoint } from '../telemetry/self-telemetry.js';
+import { packageVersion } from '../admin/package-version.js';
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const version = packageVersion() ?? 'unknown';
 
 export async function runCommand(file: string): Promise<number> {
   let config;

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
+import { packageVersion } from '../admin/package-version.js';
 import type { OtlpExporterSpec } from '../config/spanscore-config.js';
 import type { ForwardingExporter, ForwardKind, ForwardPayload } from './forwarding-exporter.js';
 import { OtlpGrpcSender } from './otlp-grpc-sender.js';
@@ -57,7 +57,7 @@ export class OtlpExporter implements ForwardingExporter {
     this.metrics = deps.metrics;
     this.logger = deps.logger.child({ exporter: spec.name });
     this.wireEncoding = spec.protocol === 'http/json' ? 'json' : 'protobuf';
-    this.sender = createSender(spec, `spanscore/${deps.version ?? packageVersion()}`);
+    this.sender = createSender(spec, `spanscore/${deps.version ?? packageVersion() ?? 'unknown'}`);
     this.queue = new SendingQueue<QueuedPayload>({
       queue: spec.queue,
       retry: spec.retry,
@@ -223,18 +223,4 @@ function createSender(spec: OtlpExporterSpec, userAgent: string): OtlpSender {
 function toWireEncoding(payload: ForwardPayload, encoding: 'protobuf' | 'json'): Uint8Array {
   if (payload.encoding === encoding) return payload.body;
   return encoding === 'json' ? Buffer.from(protobufToJson(payload.body), 'utf8') : jsonToProtobuf(payload.body);
-}
-
-let version: string | undefined;
-
-function packageVersion(): string {
-  if (version !== undefined) return version;
-  try {
-    // ../../package.json from both src/exporters/ and dist/exporters/.
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    version = typeof pkg.version === 'string' ? pkg.version : 'unknown';
-  } catch {
-    version = 'unknown';
-  }
-  return version;
 }

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
+import { packageVersion } from '../admin/package-version.js';
 import { PROJECT_ATTRIBUTE, resolveProject } from '../pipeline/project.js';
 import type { SpanRow } from '../pipeline/span-row.js';
 import type { ScoreRow, ScoreSource } from '../storage/score-row.js';
@@ -46,7 +46,7 @@ export interface ScoreRecorderOptions {
 
 /** Names the scoring spans' instrumentation scope, the way an OTel SDK names itself (readers skip it). */
 export const SCORING_SCOPE_NAME = SCORING_SCOPE;
-export const SCORING_SCOPE_VERSION = readPackageVersion();
+export const SCORING_SCOPE_VERSION = packageVersion() ?? '';
 
 /**
  * Builds the two rows of one score. The scoring span is a child of the scored span in the same
@@ -379,14 +379,4 @@ export class ScoreRecorder {
 function idsOf(record: ScoreRecord) {
   const { TraceId, SpanId, ScoringSpanId, Rule, Scorer } = record.score;
   return { traceId: TraceId, spanId: SpanId, scoringSpanId: ScoringSpanId, rule: Rule, scorer: Scorer };
-}
-
-function readPackageVersion(): string {
-  try {
-    // ../../package.json from both src/scoring/ and dist/scoring/.
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '';
-  } catch {
-    return '';
-  }
 }

@@ -3,10 +3,10 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { findFreePort } from '../helpers/clickhouse-server.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { RecordingExporter } from '../helpers/otel-sender.js';
 import { sql } from '../helpers/admin-api.js';
@@ -31,16 +31,6 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Root spans of the service (what the rule selects) that have no score of the rule. */
 const UNSCORED_SQL = `SELECT count() AS n FROM (SELECT DISTINCT TraceId, SpanId FROM otel_traces WHERE ServiceName = '${SERVICE}' AND ParentSpanId = '')
@@ -48,7 +38,7 @@ const UNSCORED_SQL = `SELECT count() AS n FROM (SELECT DISTINCT TraceId, SpanId 
 
 describe('daemon killed (SIGKILL) mid-load and restarted', () => {
   it('stores every acknowledged span and scores every selected one', async () => {
-    const [httpPort, adminPort] = [await freePort(), await freePort()];
+    const [httpPort, adminPort] = [await findFreePort(), await findFreePort()];
     const config = `
 receivers:
   otlp:

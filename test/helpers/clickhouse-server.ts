@@ -210,7 +210,8 @@ async function clusterConfigArgs(dataDir: string, cluster: string): Promise<stri
   return [`--config-file=${file}`, `--tcp_port=${tcpPort}`];
 }
 
-async function findFreePort(): Promise<number> {
+/** A port nothing listens on right now (the OS's pick, released at once). */
+export async function findFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
