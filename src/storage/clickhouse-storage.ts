@@ -7,6 +7,7 @@ import {
 import { SpanKind, type Span } from '@opentelemetry/api';
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { rootCertificates } from 'node:tls';
@@ -17,6 +18,7 @@ import { loadClientTls, TlsFileError, type ClientTlsFiles } from '../tls/tls-fil
 import { clientLogOptions } from './clickhouse-client-log.js';
 import { SCORES_COLUMNS, TRACES_COLUMNS, compactPayload, toScoresCompactRow, toTracesCompactRow } from './clickhouse-rows.js';
 import { openEmbeddedConnection, type EmbeddedConnection } from './embedded-connection.js';
+import { RowEncodingError } from './insert-failure.js';
 import { refuseFileOutput } from './readonly-sql-guard.js';
 import { SCORES_TABLE, TRACES_TABLE, createDatabaseStatement, qualifiedName, quoteIdentifier, type ClusterSchemaOptions } from './schema.js';
 import { classifyMigrationError, planMigration, readPresentSchema } from './schema-migrator.js';
@@ -154,8 +156,13 @@ export class ClickHouseStorage implements TraceStorage {
     return { distributed_ddl_task_timeout: String(seconds) };
   }
 
-  insertSpans(rows: SpanRow[]): Promise<void> {
-    return this.#insert(TRACES_TABLE, TRACES_COLUMNS, rows, toTracesCompactRow);
+  /**
+   * Every span insert carries an `insert_deduplication_token` (`token`, or a fresh one): with
+   * the table's deduplication window an insert sent again with its token is stored once, and
+   * without a token ClickHouse would deduplicate by content, hashing every block.
+   */
+  insertSpans(rows: SpanRow[], token: string = randomUUID()): Promise<void> {
+    return this.#insert(TRACES_TABLE, TRACES_COLUMNS, rows, toTracesCompactRow, { insert_deduplication_token: token });
   }
 
   insertScores(rows: ScoreRow[]): Promise<void> {
@@ -224,7 +231,7 @@ export class ClickHouseStorage implements TraceStorage {
     }
   }
 
-  async #insert<R>(table: string, columns: readonly string[], rows: R[], toRow: (row: R) => unknown[]): Promise<void> {
+  async #insert<R>(table: string, columns: readonly string[], rows: R[], toRow: (row: R) => unknown[], settings?: ClickHouseSettings): Promise<void> {
     if (rows.length === 0) return;
     const span = this.#startSpan(`clickhouse insert ${table}`);
     if (span.isRecording()) {
@@ -239,16 +246,16 @@ export class ClickHouseStorage implements TraceStorage {
     try {
       if (this.#closed) throw new Error('the storage is closed');
       const client = await this.#connect();
-      const payload = compactPayload(rows, toRow);
+      const payload = encodePayload(rows, toRow);
       if (this.#embedded !== undefined) {
         // chdb's own insert would splice the payload into the SQL text (a copy of every
         // batch, parsed as part of the statement); rawInsert hands it to the engine's parser.
-        await this.#embedded.chdb.rawInsert({ table: `${this.database}.${table}`, columns, values: payload, format: 'JSONCompactEachRow' });
+        await this.#embedded.chdb.rawInsert({ table: `${this.database}.${table}`, columns, values: payload, format: 'JSONCompactEachRow', ...(settings && { settings }) });
       } else {
         const result = await client.exec({
           query: `INSERT INTO ${qualifiedName(this.database, table)} (${columns.map(quoteIdentifier).join(', ')}) FORMAT JSONCompactEachRow`,
           values: Readable.from([payload]),
-          clickhouse_settings: this.#insertSettings,
+          clickhouse_settings: { ...this.#insertSettings, ...settings },
         });
         await finished(result.stream.resume());
       }
@@ -385,6 +392,15 @@ export class ClickHouseStorage implements TraceStorage {
       throw err;
     }
     return client;
+  }
+}
+
+/** The insert body; a row that cannot be encoded is marked as such (no retry can store it). */
+function encodePayload<R>(rows: R[], toRow: (row: R) => unknown[]): string {
+  try {
+    return compactPayload(rows, toRow);
+  } catch (error) {
+    throw new RowEncodingError(error instanceof Error ? error.message : String(error), { cause: error });
   }
 }
 

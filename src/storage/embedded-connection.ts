@@ -7,7 +7,7 @@ import { StoreLockedError } from './store-locked-error.js';
 export type EmbeddedConnection = NonNullable<ClickHouseClientConfigOptions['connection']> & {
   /** chdb's own extension: a batch handed to the engine's parser as is. */
   chdb: {
-    rawInsert(params: { table: string; columns?: readonly string[]; values: string | Uint8Array; format: 'JSONCompactEachRow' | 'JSONEachRow' }): Promise<unknown>;
+    rawInsert(params: { table: string; columns?: readonly string[]; values: string | Uint8Array; format: 'JSONCompactEachRow' | 'JSONEachRow'; settings?: Record<string, unknown> }): Promise<unknown>;
   };
 };
 

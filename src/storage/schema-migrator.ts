@@ -15,6 +15,8 @@ export interface PresentSchema {
   tables: Map<string, string>;
   /** `table.column`. */
   columns: Set<string>;
+  /** Table name -> its engine with its settings (`system.tables.engine_full`). */
+  engineFull?: Map<string, string>;
 }
 
 type Query = (sql: string, params: Record<string, unknown>) => Promise<Record<string, unknown>[]>;
@@ -22,13 +24,14 @@ type Query = (sql: string, params: Record<string, unknown>) => Promise<Record<st
 export async function readPresentSchema(query: Query, database: string): Promise<PresentSchema> {
   const [databases, tables, columns] = await Promise.all([
     query('SELECT name FROM system.databases WHERE name = {database:String}', { database }),
-    query('SELECT name, engine FROM system.tables WHERE database = {database:String}', { database }),
+    query('SELECT name, engine, engine_full FROM system.tables WHERE database = {database:String}', { database }),
     query('SELECT table, name FROM system.columns WHERE database = {database:String}', { database }),
   ]);
   return {
     databaseExists: databases.length > 0,
     tables: new Map(tables.map((row) => [String(row.name), String(row.engine)])),
     columns: new Set(columns.map((row) => `${String(row.table)}.${String(row.name)}`)),
+    engineFull: new Map(tables.map((row) => [String(row.name), String(row.engine_full)])),
   };
 }
 
@@ -40,12 +43,16 @@ export async function readPresentSchema(query: Query, database: string): Promise
  */
 export function planMigration(options: MigrationOptions, present: PresentSchema): SchemaStep[] {
   // A table created now has every column: its upgrade steps are for older tables only.
-  const missing = schemaSteps(options).filter((step) =>
-    step.column === undefined
+  let missing = schemaSteps(options).filter((step) => {
+    if (step.setting !== undefined) return present.tables.has(step.table) && !(present.engineFull?.get(step.table) ?? '').includes(step.setting);
+    return step.column === undefined
       ? !present.tables.has(step.table)
-      : present.tables.has(step.table) && !present.columns.has(`${step.table}.${step.column}`),
-  );
+      : present.tables.has(step.table) && !present.columns.has(`${step.table}.${step.column}`);
+  });
   refuseMismatchedEngines(options, present);
+  // Operators who own the tables may leave the deduplication window off: inserts still work,
+  // a replayed batch can then be stored twice (docs/reliability.md says so).
+  if (!options.createSchema) missing = missing.filter((step) => step.setting === undefined);
   if (!options.createSchema && missing.length > 0) {
     const what = missing.map((step) => (step.column === undefined ? `table ${step.table}` : `column ${step.table}.${step.column}`));
     throw new SchemaError(

@@ -44,6 +44,8 @@ export interface SchemaStep {
   table: string;
   /** Set for a step that adds a column to an existing table. */
   column?: string;
+  /** Set for a step that gives an existing table a setting (run when its definition lacks it). */
+  setting?: string;
   statement: string;
 }
 
@@ -106,13 +108,23 @@ function upgradeSteps(options: SchemaOptions): SchemaStep[] {
     { table: SCORES_TABLE, column: 'Project', definition: 'LowCardinality(String) CODEC(ZSTD(1)) AFTER ServiceName' },
   ];
   const tables = (table: string): string[] => (options.cluster === undefined ? [table] : [storedTable(table, options), table]);
-  return added.flatMap(({ table, column, definition }) =>
+  const columns = added.flatMap(({ table, column, definition }) =>
     tables(table).map((name) => ({
       table: name,
       column,
       statement: `ALTER TABLE ${qualifiedName(options.database, name)}${onCluster(options.cluster)} ADD COLUMN IF NOT EXISTS ${column} ${definition}`,
     })),
   );
+  if (!needsDedupWindow(options)) return columns;
+  const traces = storedTable(TRACES_TABLE, options);
+  return [
+    ...columns,
+    {
+      table: traces,
+      setting: DEDUP_WINDOW_SETTING,
+      statement: `ALTER TABLE ${qualifiedName(options.database, traces)}${onCluster(options.cluster)} MODIFY SETTING ${DEDUP_WINDOW_SETTING} = ${DEDUP_WINDOW}`,
+    },
+  ];
 }
 
 function onCluster(cluster: ClusterSchemaOptions | undefined): string {
@@ -191,7 +203,20 @@ ENGINE = ${engine(options, 'MergeTree')}
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
 ${ttlClause('Timestamp', options.ttlDays)}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`;
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${needsDedupWindow(options) ? `, ${DEDUP_WINDOW_SETTING} = ${DEDUP_WINDOW}` : ''}`;
+}
+
+/**
+ * Inserts into otel_traces carry deduplication tokens (a batch sent again after an answer
+ * that never came, a durable-buffer record replayed after a crash): plain MergeTree tables
+ * remember none unless told to, Replicated ones remember the last 1,000+ by default. The
+ * Collector's table has no such setting; it changes nothing about the table's contents.
+ */
+export const DEDUP_WINDOW_SETTING = 'non_replicated_deduplication_window';
+const DEDUP_WINDOW = 1000;
+
+function needsDedupWindow(options: SchemaOptions): boolean {
+  return options.cluster === undefined || !options.cluster.replicated;
 }
 
 /**

@@ -113,7 +113,7 @@ export function describeStorageContract(target: () => StorageTarget, database: s
         primary_key: 'ServiceName, SpanName, toDateTime(Timestamp)',
       });
       const [create] = await storage.query<{ statement: string }>('SHOW CREATE TABLE otel_traces');
-      expect(create!.statement).toMatch(/SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1$/);
+      expect(create!.statement).toMatch(/SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000$/);
       expect(create!.statement).not.toMatch(/\bTTL\b/);
     });
 
@@ -233,6 +233,33 @@ export function describeStorageContract(target: () => StorageTarget, database: s
         expect(create!.statement).toContain('TTL toDateTime(Timestamp) + toIntervalDay(30)');
       } finally {
         await withTtl.close();
+      }
+    });
+
+    it('stores a span insert sent again with its deduplication token once, and identical rows under new tokens each time', async () => {
+      const rows = [spanRow(), spanRow()];
+      const count = async () =>
+        Number((await storage.query<{ n: string }>('SELECT count() AS n FROM otel_traces WHERE SpanId IN {ids:Array(String)}', { ids: rows.map((r) => r.SpanId) }))[0]!.n);
+      await storage.insertSpans(rows, 'token-a');
+      await storage.insertSpans(rows, 'token-a');
+      expect(await count()).toBe(2);
+      // A client that really sends the same spans twice gets both stored, as before: no content hashing.
+      await storage.insertSpans(rows);
+      await storage.insertSpans(rows);
+      expect(await count()).toBe(6);
+    });
+
+    it('gives an otel_traces made by an older version the deduplication window', async () => {
+      const older = new ClickHouseStorage({ ...target(), database: `${database}_older`, logger: silentLogger() });
+      try {
+        await older.migrate();
+        await older.query('ALTER TABLE otel_traces RESET SETTING non_replicated_deduplication_window');
+        const settingOf = async () => (await older.query<{ engine_full: string }>("SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'otel_traces'"))[0]!.engine_full;
+        expect(await settingOf()).not.toContain('non_replicated_deduplication_window');
+        await older.migrate();
+        expect(await settingOf()).toContain('non_replicated_deduplication_window = 1000');
+      } finally {
+        await older.close();
       }
     });
 
