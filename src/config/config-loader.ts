@@ -210,6 +210,14 @@ function resolveStorage(clickhouse: NonNullable<NonNullable<RawConfig['storage']
       lingerMs: clickhouse.insert.linger,
       maxConcurrent: clickhouse.insert.max_concurrent,
     },
+    ...(clickhouse.buffer && {
+      buffer: {
+        path: resolve(clickhouse.buffer.path),
+        maxSizeBytes: Math.round(clickhouse.buffer.max_size_mib * 1024 * 1024),
+        fsync: clickhouse.buffer.fsync,
+        spillAfterMs: clickhouse.buffer.spill_after,
+      },
+    }),
   };
 }
 

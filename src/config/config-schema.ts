@@ -98,6 +98,21 @@ const clickhouse = z
         max_concurrent: z.number().int().positive().max(64).default(2),
       }),
     ).default({ max_batch_spans: 20_000, linger: 20, max_concurrent: 2 }),
+    /**
+     * A durable local buffer, as the Collector's persistent queue (`file_storage`): while
+     * ClickHouse refuses or is unreachable, requests are acknowledged once their rows are on
+     * this disk, then replayed in order (exactly once) when ClickHouse answers.
+     */
+    buffer: section(
+      z.strictObject({
+        path: z.string().min(1),
+        max_size_mib: z.number().positive().max(1_048_576).default(1024),
+        /** false: acknowledge after the write reaches the OS (survives a crash of spanscore, not of the machine). */
+        fsync: z.boolean().default(true),
+        /** An insert still unanswered after this long is buffered rather than waited for (clients time out at 10 s). */
+        spill_after: durationMs({ min: 100, max: 600_000 }).default(5_000),
+      }),
+    ).optional(),
   })
   .superRefine((value, ctx) => {
     if ((value.url === undefined) === (value.embedded === undefined)) {

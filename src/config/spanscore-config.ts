@@ -24,6 +24,8 @@ export interface StorageSpec {
   /** TLS to the server (absolute paths). */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   insert: { maxBatchSpans: number; lingerMs: number; maxConcurrent: number };
+  /** The durable local buffer used while ClickHouse is away (absolute path). */
+  buffer?: { path: string; maxSizeBytes: number; fsync: boolean; spillAfterMs: number };
 }
 
 export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';

@@ -16,6 +16,10 @@ import type { TraceStorage } from '../storage/trace-storage.js';
 import { OtlpExporter } from '../exporters/otlp-exporter.js';
 import { SpanForwarder } from '../exporters/span-forwarder.js';
 import { GroupCommitWriter } from '../storage/group-commit-writer.js';
+import { BufferLog } from '../storage/buffer/buffer-log.js';
+import { BufferMetrics } from '../storage/buffer/buffer-metrics.js';
+import { BufferingInserter, type InsertOutcome } from '../storage/buffer/buffering-inserter.js';
+import { SCORING_SCOPE_NAME } from '../scoring/score-recorder.js';
 import { EMBEDDED_SPAN_MEMORY, SERVER_SPAN_MEMORY } from './span-size.js';
 import { RetryableStorageError } from './errors.js';
 import { MemoryLimiter } from './memory-limiter.js';
@@ -39,7 +43,9 @@ export class Daemon {
   /** NoStorage in a forward-only pipeline. */
   private readonly storage: TraceStorage;
   /** Undefined in a forward-only pipeline. */
-  private readonly writer?: GroupCommitWriter<SpanRow>;
+  private readonly writer?: GroupCommitWriter<SpanRow, InsertOutcome>;
+  /** The durable buffer in front of span inserts (`storage.clickhouse.buffer`), opened by `start`. */
+  private buffer?: BufferingInserter;
   private readonly forwarder: SpanForwarder;
   private scoring: ScoringProcessor;
   /** Processors replaced by a reload, still draining their queues. */
@@ -83,15 +89,14 @@ export class Daemon {
         logger: logger.child({ component: 'storage' }),
       });
       this.storage = clickhouse;
-      this.writer = new GroupCommitWriter<SpanRow>({
+      this.writer = new GroupCommitWriter<SpanRow, InsertOutcome>({
         maxBatchRows: storage.insert.maxBatchSpans,
         lingerMs: storage.insert.lingerMs,
         maxConcurrentInserts: storage.insert.maxConcurrent,
-        insert: (rows) => {
-          if (!this.schemaReady) {
-            return Promise.reject(new RetryableStorageError('ClickHouse is not reachable yet (the schema is not created)', 5));
-          }
-          return clickhouse.insertSpans(rows);
+        insert: async (rows) => {
+          if (this.buffer !== undefined) return this.buffer.insert(rows);
+          await this.insertSpans(rows);
+          return 'stored';
         },
       });
     }
@@ -144,6 +149,8 @@ export class Daemon {
   }
 
   async start(): Promise<DaemonAddresses> {
+    // Before anything can be received: what an earlier run buffered is replayed first.
+    await this.openBuffer();
     // A store held by another process is a configuration mistake: fail fast rather than retry.
     await this.migrateOrRetryLater();
     await this.forwarder.start();
@@ -169,6 +176,34 @@ export class Daemon {
       `spanscore ready: OTLP/gRPC ${addresses.grpc ?? 'off'}, OTLP/HTTP ${addresses.http ?? 'off'}, admin ${addresses.admin}`,
     );
     return addresses;
+  }
+
+  /** One span insert into ClickHouse, refused (retryably) until the schema is ready. */
+  private insertSpans(rows: SpanRow[], token?: string): Promise<void> {
+    if (!this.schemaReady) {
+      return Promise.reject(new RetryableStorageError('ClickHouse is not reachable yet (the schema is not created)', 5));
+    }
+    return (this.storage as ClickHouseStorage).insertSpans(rows, token);
+  }
+
+  private async openBuffer(): Promise<void> {
+    const spec = this.config.storage?.buffer;
+    if (spec === undefined) return;
+    const log = await BufferLog.open(spec.path, { maxBytes: spec.maxSizeBytes, fsync: spec.fsync });
+    this.buffer = new BufferingInserter({
+      log,
+      insert: (rows, token) => this.insertSpans(rows, token),
+      spillAfterMs: spec.spillAfterMs,
+      // Scoring spans in a replayed batch are spanscore's own output, not spans to score.
+      onReplayed: (rows) => {
+        const received = rows.filter((row) => row.ScopeName !== SCORING_SCOPE_NAME);
+        this.metrics.spansStored.inc(received.length);
+        this.pipeline.deliverStored(received);
+      },
+      metrics: new BufferMetrics(this.metrics.registry),
+      logger: this.logger.child({ component: 'buffer' }),
+    });
+    this.buffer.start();
   }
 
   /** The storage on-demand scoring writes through: its scoring spans are forwarded like the live ones. */
@@ -201,9 +236,10 @@ export class Daemon {
       // Scoring spans join the received spans' inserts (group commit) instead of making
       // small inserts of their own: ClickHouse pays per insert and per part.
       storage: {
-        insertSpans: (rows) => {
+        insertSpans: async (rows) => {
           this.forwarder.forwardScoring(rows);
-          return this.writer ? this.writer.write(rows) : Promise.resolve();
+          // Stored or buffered, either way they are kept: the recorder need not retry them.
+          if (this.writer) await this.writer.write(rows);
         },
         insertScores: (rows) => this.storage.insertScores(rows),
         // Forward-only: nothing to query, so no recovery and (refused at load) no trace rules.
@@ -274,8 +310,13 @@ export class Daemon {
     if (this.stopping) return { ready: false, reason: 'shutting down' };
     if (!this.receiversListening) return { ready: false, reason: 'receivers are not listening yet' };
     if (this.config.storage === undefined) return { ready: true };
+    const clickhouseUp = this.schemaReady && (await this.storage.ping());
+    // With the durable buffer a replica takes data while ClickHouse is away, as long as there is room.
+    if (!clickhouseUp && this.buffer !== undefined) {
+      return this.buffer.hasRoom ? { ready: true } : { ready: false, reason: 'ClickHouse does not answer and the durable buffer is full' };
+    }
     if (!this.schemaReady) return { ready: false, reason: 'ClickHouse schema not created yet (ClickHouse unreachable?)' };
-    if (!(await this.storage.ping())) return { ready: false, reason: 'ClickHouse does not answer' };
+    if (!clickhouseUp) return { ready: false, reason: 'ClickHouse does not answer' };
     return { ready: true };
   }
 
@@ -299,6 +340,8 @@ export class Daemon {
     await this.writer?.flush().catch((error) => this.logger.error({ err: error }, 'final span insert failed'));
     await Promise.all([this.scoring.shutdown(left()), ...this.retiring, this.onDemand.close()]);
     await this.writer?.close().catch((error) => this.logger.error({ err: error }, 'final scoring span insert failed'));
+    // What it still holds is replayed at the next start.
+    await this.buffer?.stop().catch((error) => this.logger.error({ err: error }, 'closing the durable buffer failed'));
     // Last: received and scoring spans are all offered by now.
     await this.forwarder.shutdown(left());
     await this.admin.shutdown();

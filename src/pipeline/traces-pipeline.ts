@@ -8,9 +8,13 @@ import type { SpanRow } from './span-row.js';
 import type { ConsumeContext, TracesConsumer } from './traces-consumer.js';
 import type { SpanForwarder } from '../exporters/span-forwarder.js';
 
-/** Writes rows durably; resolves when ClickHouse has them (a GroupCommitWriter). */
+/**
+ * Writes rows durably (a GroupCommitWriter): resolves when ClickHouse has them, or with
+ * 'buffered' when they are in the durable local buffer instead; the buffer hands them to the
+ * stored-span consumers (`deliverStored`) once it has replayed them into ClickHouse.
+ */
 export interface SpanWriter {
-  write(rows: SpanRow[]): Promise<void>;
+  write(rows: SpanRow[]): Promise<'stored' | 'buffered' | void | undefined>;
 }
 
 export interface TracesPipelineOptions {
@@ -68,14 +72,21 @@ export class TracesPipeline implements TracesConsumer {
     if (spans.length === 0) return;
     const bytes = this.limiter === undefined ? 0 : estimateRowsBytes(spans, this.spanMemory);
     this.admit(spans.length, bytes);
+    let buffered = false;
     if (this.writer === undefined) {
       // Without storage the request body is the only thing forwarded: acknowledging without it would drop the spans.
       if (context.request === undefined) throw new Error('a forward-only pipeline needs the request body (ConsumeContext.request)');
       this.forwarder?.admitReceived(context.request);
     } else {
-      await this.store(spans, bytes);
+      buffered = (await this.store(spans, bytes)) === 'buffered';
     }
     if (context.request) this.forwarder?.forwardReceived(context.request);
+    // Buffered spans are scored once replayed into ClickHouse (deliverStored), like every stored span.
+    if (!buffered) this.deliverStored(spans);
+  }
+
+  /** Hands stored spans to the consumers after storage (scoring); replayed buffer records come here too. */
+  deliverStored(spans: SpanRow[]): void {
     for (const consumer of this.after) {
       try {
         consumer.onStored(spans);
@@ -86,18 +97,21 @@ export class TracesPipeline implements TracesConsumer {
     }
   }
 
-  private async store(spans: SpanRow[], bytes: number): Promise<void> {
+  private async store(spans: SpanRow[], bytes: number): Promise<'stored' | 'buffered'> {
     this.pendingSpans += spans.length;
     this.pendingBytes += bytes;
     this.metrics.pipelinePendingSpans.set(this.pendingSpans);
+    let outcome: Awaited<ReturnType<SpanWriter['write']>>;
     try {
-      await this.writer!.write(spans);
+      outcome = await this.writer!.write(spans);
     } finally {
       this.pendingSpans -= spans.length;
       this.pendingBytes -= bytes;
       this.metrics.pipelinePendingSpans.set(this.pendingSpans);
     }
+    if (outcome === 'buffered') return 'buffered';
     this.metrics.spansStored.inc(spans.length);
+    return 'stored';
   }
 
   /** Spans accepted and waiting for their insert. */

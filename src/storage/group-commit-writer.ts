@@ -1,6 +1,6 @@
 import { RetryableStorageError } from '../pipeline/errors.js';
 
-export interface GroupCommitWriterOptions<T> {
+export interface GroupCommitWriterOptions<T, R = void> {
   /** A batch is sent as soon as it holds this many rows. */
   maxBatchRows: number;
   /** A batch is sent at the latest this long after its first write (when an insert slot is free). */
@@ -15,17 +15,18 @@ export interface GroupCommitWriterOptions<T> {
    * when a full batch waits. Default 250 ms.
    */
   slowInsertMs?: number;
-  insert: (rows: T[]) => Promise<void>;
+  /** Its result is what every write of the batch resolves with. */
+  insert: (rows: T[]) => Promise<R>;
 }
 
-interface Waiter {
-  resolve: () => void;
+interface Waiter<R> {
+  resolve: (value: R) => void;
   reject: (err: unknown) => void;
 }
 
-class Batch<T> {
+class Batch<T, R> {
   readonly rows: T[] = [];
-  readonly waiters: Waiter[] = [];
+  readonly waiters: Waiter<R>[] = [];
   /** Linger time is over: send as soon as a slot is free. */
   due = false;
   /** When its insert started (performance.now()). */
@@ -55,23 +56,23 @@ class Batch<T> {
  * ones, and with senders waiting for their acknowledgement, two quick inserts in turn halve
  * every batch.
  */
-export class GroupCommitWriter<T> {
+export class GroupCommitWriter<T, R = void> {
   readonly #maxBatchRows: number;
   readonly #lingerMs: number;
   readonly #maxConcurrentInserts: number;
   readonly #slowInsertMs: number;
   #slowTimer: NodeJS.Timeout | undefined;
-  readonly #insert: (rows: T[]) => Promise<void>;
+  readonly #insert: (rows: T[]) => Promise<R>;
 
   /** The batch taking writes. */
-  #open: Batch<T> | undefined;
+  #open: Batch<T, R> | undefined;
   #lingerTimer: NodeJS.Timeout | undefined;
   /** Full (or flushed) batches waiting for an insert slot, oldest first. */
-  readonly #sealed: Batch<T>[] = [];
-  readonly #inFlight = new Set<Batch<T>>();
+  readonly #sealed: Batch<T, R>[] = [];
+  readonly #inFlight = new Set<Batch<T, R>>();
   #closed = false;
 
-  constructor(options: GroupCommitWriterOptions<T>) {
+  constructor(options: GroupCommitWriterOptions<T, R>) {
     const { maxBatchRows, lingerMs, maxConcurrentInserts = 2, slowInsertMs = 250 } = options;
     if (!Number.isInteger(maxBatchRows) || maxBatchRows < 1) throw new RangeError('maxBatchRows must be a positive integer');
     if (!(lingerMs >= 0)) throw new RangeError('lingerMs must be >= 0');
@@ -90,9 +91,9 @@ export class GroupCommitWriter<T> {
     return (this.#open?.rows.length ?? 0) + this.#sealed.reduce((n, b) => n + b.rows.length, 0);
   }
 
-  write(rows: T[]): Promise<void> {
+  write(rows: T[]): Promise<R | undefined> {
     if (this.#closed) return Promise.reject(new RetryableStorageError('the writer is closed (shutting down)'));
-    if (rows.length === 0) return Promise.resolve();
+    if (rows.length === 0) return Promise.resolve(undefined);
 
     // Keep batches within maxBatchRows unless a single write is larger by itself.
     if (this.#open !== undefined && this.#open.rows.length + rows.length > this.#maxBatchRows) {
@@ -100,7 +101,7 @@ export class GroupCommitWriter<T> {
     }
     const batch = this.#openBatch();
     for (const row of rows) batch.rows.push(row);
-    const written = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    const written = new Promise<R>((resolve, reject) => batch.waiters.push({ resolve, reject }));
 
     if (batch.rows.length >= this.#maxBatchRows) this.#sealOpen();
     this.#pump();
@@ -124,9 +125,9 @@ export class GroupCommitWriter<T> {
     await this.flush();
   }
 
-  #openBatch(): Batch<T> {
+  #openBatch(): Batch<T, R> {
     if (this.#open === undefined) {
-      const batch = new Batch<T>();
+      const batch = new Batch<T, R>();
       this.#open = batch;
       this.#lingerTimer = setTimeout(() => {
         this.#lingerTimer = undefined;
@@ -173,23 +174,23 @@ export class GroupCommitWriter<T> {
     return false;
   }
 
-  #start(batch: Batch<T>): void {
+  #start(batch: Batch<T, R>): void {
     batch.startedAt = performance.now();
     this.#inFlight.add(batch);
-    const settle = (outcome: (w: Waiter) => void): void => {
+    const settle = (outcome: (w: Waiter<R>) => void): void => {
       this.#inFlight.delete(batch);
       for (const waiter of batch.waiters) outcome(waiter);
       batch.markDone();
       this.#pump();
     };
-    let inserting: Promise<void>;
+    let inserting: Promise<R>;
     try {
       inserting = this.#insert(batch.rows);
     } catch (err) {
       inserting = Promise.reject(err);
     }
     inserting.then(
-      () => settle((w) => w.resolve()),
+      (value) => settle((w) => w.resolve(value)),
       (err: unknown) => settle((w) => w.reject(err)),
     );
   }
