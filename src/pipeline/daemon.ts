@@ -15,7 +15,9 @@ import { NoStorage } from '../storage/no-storage.js';
 import type { TraceStorage } from '../storage/trace-storage.js';
 import { OtlpExporter } from '../exporters/otlp-exporter.js';
 import { SpanForwarder } from '../exporters/span-forwarder.js';
+import { randomUUID } from 'node:crypto';
 import { GroupCommitWriter } from '../storage/group-commit-writer.js';
+import { insertRetryingAmbiguous } from '../storage/ambiguous-insert-retry.js';
 import { BufferLog } from '../storage/buffer/buffer-log.js';
 import { BufferMetrics } from '../storage/buffer/buffer-metrics.js';
 import { BufferingInserter, type InsertOutcome } from '../storage/buffer/buffering-inserter.js';
@@ -95,7 +97,8 @@ export class Daemon {
         maxConcurrentInserts: storage.insert.maxConcurrent,
         insert: async (rows) => {
           if (this.buffer !== undefined) return this.buffer.insert(rows);
-          await this.insertSpans(rows);
+          const token = randomUUID();
+          await insertRetryingAmbiguous(() => this.insertSpans(rows, token));
           return 'stored';
         },
       });
