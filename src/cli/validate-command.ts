@@ -57,7 +57,11 @@ function describeReceived(config: SpanscoreConfig): string {
   const forwarders = config.exporters.filter((e) => e.forwardReceived);
   const targets = listing(forwarders.map(describeExporter));
   if (config.storage) {
-    const stored = 'stored in ClickHouse (acknowledged once stored)';
+    const buffer = config.storage.buffer;
+    const stored =
+      buffer === undefined
+        ? 'stored in ClickHouse (acknowledged once stored)'
+        : `stored in ClickHouse (acknowledged once stored, or while ClickHouse is away once written${buffer.fsync ? ' and fsynced' : ''} to the durable buffer ${buffer.path}, at most ${Math.round(buffer.maxSizeBytes / 1048576)} MiB, replayed when it is back)`;
     return forwarders.length === 0 ? stored : `${stored}, then forwarded to ${targets}; a full sending queue sheds`;
   }
   if (forwarders.length > 0) {

@@ -54,6 +54,28 @@ rules:
     ]);
   });
 
+  it('a durable buffer: says when spans are acknowledged while ClickHouse is away, and refuses a bad size naming the key', async () => {
+    const good = await validate('buffer.yaml', `
+storage:
+  clickhouse:
+    url: http://clickhouse:8123
+    buffer: { path: ./buffer, max_size_mib: 512 }
+`);
+    expect(good.code).toBe(0);
+    expect(good.lines).toContain(
+      `  received spans: stored in ClickHouse (acknowledged once stored, or while ClickHouse is away once written and fsynced to the durable buffer ${join(dir, 'buffer')}, at most 512 MiB, replayed when it is back)`,
+    );
+    const bad = await validate('bad-buffer.yaml', `
+storage:
+  clickhouse:
+    url: http://clickhouse:8123
+    buffer: { path: ./buffer, max_size_mib: -1, fsync: sometimes }
+`);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/bad-buffer\.yaml:5:\d+: storage\.clickhouse\.buffer\.max_size_mib/);
+    expect(bad.stderr).toMatch(/storage\.clickhouse\.buffer\.fsync/);
+  });
+
   it('a forward-only pipeline: acknowledged once queued, scores as forwarded scoring spans, recovery off', async () => {
     const { code, lines, stderr } = await validate(
       'forward-only.yaml',
