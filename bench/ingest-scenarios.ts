@@ -19,7 +19,7 @@ import { startDownstreamSink, type DownstreamSink } from './downstream-sink.js';
 /** What deploy/Dockerfile's ENTRYPOINT and `npm start` give node. */
 export const DAEMON_NODE_OPTIONS = '--max-semi-space-size=8';
 
-export const SCENARIOS = ['embedded http', 'server http', 'server grpc', 'server http + rules', 'server http + forward'] as const;
+export const SCENARIOS = ['embedded http', 'server http', 'server grpc', 'server http + rules', 'server http + forward', 'server http + buffer'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchSettings {
@@ -117,7 +117,11 @@ export async function runScenario(name: ScenarioName, settings: BenchSettings): 
   let server: ClickHouseServer | undefined;
   if (mode === 'server') server = await startClickHouseServer({ maxLifetimeSeconds: 900 });
   const clickhousePid = server === undefined ? undefined : findPidByArgument(`--http_port=${server.port}`);
-  const storage = server !== undefined ? `    url: ${server.url}` : `    embedded: { path: ${join(dataDir!, 'clickhouse')} }`;
+  // The durable buffer as shipped (fsync on); with ClickHouse up it writes nothing, so this row measures what it costs then.
+  const bufferDir = name.endsWith('+ buffer') ? mkdtempSync(join(tmpdir(), 'spanscore-bench-buffer-')) : undefined;
+  const storage =
+    (server !== undefined ? `    url: ${server.url}` : `    embedded: { path: ${join(dataDir!, 'clickhouse')} }`) +
+    (bufferDir !== undefined ? `\n    buffer: { path: ${bufferDir} }` : '');
   // Node's flags as the image and `npm start` run the daemon (see deploy/Dockerfile).
   const daemon = await startDaemon(daemonYaml(storage, rules, sink ? forwardYaml(sink) : ''), { env: { NODE_OPTIONS: DAEMON_NODE_OPTIONS } });
   const client = server === undefined ? undefined : createClient({ url: server.url, request_timeout: 60_000 });
@@ -190,6 +194,7 @@ export async function runScenario(name: ScenarioName, settings: BenchSettings): 
     await server?.dispose();
     await sink?.stop();
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+    if (bufferDir !== undefined) rmSync(bufferDir, { recursive: true, force: true });
   }
 }
 

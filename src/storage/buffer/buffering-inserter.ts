@@ -26,6 +26,7 @@ export interface BufferingInserterOptions {
 }
 
 const RETRY_MAX_MS = 5_000;
+const STOP_WAIT_MS = 2_000;
 
 /**
  * The durable buffer in front of the span inserts (the Collector's persistent queue, used only
@@ -119,7 +120,11 @@ export class BufferingInserter {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
-    await this.#loop;
+    // A replay insert may hang until ClickHouse's request timeout: its record is replayed
+    // again at the next start (deduplicated by its token), so shutdown need not wait for it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#loop, new Promise((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]);
+    clearTimeout(timer);
     await this.#log.close();
   }
 
