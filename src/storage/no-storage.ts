@@ -1,6 +1,7 @@
 import type { SpanRow } from '../pipeline/span-row.js';
 import type { ScoreRow } from './score-row.js';
 import type { TraceStorage } from './trace-storage.js';
+import type { UserQueryResult } from './user-query.js';
 
 /** What a forward-only spanscore answers when asked for something only ClickHouse has. */
 export class StorageDisabledError extends Error {
@@ -22,6 +23,9 @@ export class NoStorage implements TraceStorage {
     return true;
   }
   async query<T>(): Promise<T[]> {
+    throw new StorageDisabledError('reading stored spans or scores');
+  }
+  async userQuery(): Promise<UserQueryResult> {
     throw new StorageDisabledError('reading stored spans or scores');
   }
   async close(): Promise<void> {}

@@ -1,5 +1,6 @@
 import type { SpanRow } from '../pipeline/span-row.js';
 import type { ScoreRow } from './score-row.js';
+import type { QueryLimits, UserQueryResult } from './user-query.js';
 
 /**
  * The ClickHouse side of the daemon (the Collector's exporter). One implementation serves
@@ -20,5 +21,10 @@ export interface TraceStorage {
     params?: Record<string, unknown>,
     options?: { readonly?: boolean },
   ): Promise<T[]>;
+  /**
+   * Runs SQL typed by a user (the admin API's `POST /query`, `spanscore query`): one SELECT
+   * of this database's tables, read-only, under `limits` (see user-query.ts).
+   */
+  userQuery(sql: string, limits: QueryLimits): Promise<UserQueryResult>;
   close(): Promise<void>;
 }

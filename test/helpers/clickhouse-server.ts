@@ -37,6 +37,12 @@ export interface ClickHouseServerOptions {
    * writes to Replicated* tables (it has no interserver address, so replicas stay read-only).
    */
   cluster?: string;
+  /**
+   * A users.xml (`<clickhouse><users>`, `<profiles>`, `<quotas>`) in place of the single
+   * `default` user: clickhouse-local has no writable access storage, so CREATE USER cannot
+   * add users. Not together with `cluster`.
+   */
+  usersXml?: string;
 }
 
 // From the package root, not this file: the benchmarks run a compiled copy of this helper.
@@ -61,7 +67,9 @@ export async function startClickHouseServer(options: ClickHouseServerOptions = {
   mkdirSync(dataDir, { recursive: true });
   const port = await findFreePort();
   const url = `http://127.0.0.1:${port}`;
-  const clusterArgs = options.cluster === undefined ? [] : await clusterConfigArgs(dataDir, options.cluster);
+  if (options.cluster !== undefined && options.usersXml !== undefined) throw new Error('cluster and usersXml cannot be combined');
+  const clusterArgs =
+    options.cluster !== undefined ? await clusterConfigArgs(dataDir, options.cluster) : options.usersXml !== undefined ? usersConfigArgs(dataDir, options.usersXml) : [];
   const lifetime = options.maxLifetimeSeconds ?? 1800;
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
 
@@ -208,6 +216,15 @@ async function clusterConfigArgs(dataDir: string, cluster: string): Promise<stri
 `,
   );
   return [`--config-file=${file}`, `--tcp_port=${tcpPort}`];
+}
+
+/** A config file whose only user directory is `usersXml`, written next to it. */
+function usersConfigArgs(dataDir: string, usersXml: string): string[] {
+  const usersFile = join(dataDir, 'spanscore-test-users.xml');
+  writeFileSync(usersFile, usersXml);
+  const file = join(dataDir, 'spanscore-test-config.xml');
+  writeFileSync(file, `<clickhouse>\n  <user_directories><users_xml><path>${usersFile}</path></users_xml></user_directories>\n</clickhouse>\n`);
+  return [`--config-file=${file}`];
 }
 
 /** A port nothing listens on right now (the OS's pick, released at once). */
