@@ -1,10 +1,11 @@
 import protobuf from 'protobufjs';
+import type { AttributeList } from './attribute-limits.js';
 import { AttributeFlattener, truncateValue } from './attribute-values.js';
 import { formatGoFloat } from './go-json.js';
 import { int64ToDecimal } from './int64-format.js';
 import { asWireError, type WireReader } from './otlp-protobuf-reader.js';
-import { otlpSchema } from './otlp-schema.js';
 import type { OtlpKeyValue } from './otlp-types.js';
+import { cappedSchema } from './value-nesting.js';
 
 /**
  * `KeyValue` messages read straight off the wire into storage maps, for `span-row-reader.ts`:
@@ -12,9 +13,11 @@ import type { OtlpKeyValue } from './otlp-types.js';
  *
  * Scalar values (string, int, double, bool, bytes: all an LLM span carries) are rendered
  * from the bytes. A KeyValue holding an array or kvlist anywhere is decoded again, whole,
- * by protobufjs and rendered by `AttributeFlattener`: Go's JSON of nested values, the depth
- * cap and protobufjs' merging of repeated sub-messages stay in one place, at the price of a
- * second pass over a rare kind of value.
+ * by protobufjs (the depth-capped types of value-nesting.ts) and rendered by
+ * `AttributeFlattener`: Go's JSON of nested values, the depth cap and protobufjs' merging of
+ * repeated sub-messages stay in one place, at the price of a second pass over a rare kind of
+ * value. Which entries are stored is `AttributeList`'s call, as in the mapper; an entry it
+ * drops is still read through (a malformed one fails the request either way) but not rendered.
  */
 
 // What the AnyValue oneof holds so far. protobufjs keeps one member per AnyValue (its oneof
@@ -34,12 +37,10 @@ type DecodeAtDepth = (this: protobuf.Type, reader: protobuf.Reader, length: numb
 let keyValueType: protobuf.Type | undefined;
 
 function decodeKeyValue(reader: protobuf.Reader, length: number, depth: number): OtlpKeyValue {
-  keyValueType ??= otlpSchema().root.lookupType('opentelemetry.proto.common.v1.KeyValue');
+  keyValueType ??= cappedSchema().root.lookupType('opentelemetry.proto.common.v1.KeyValue');
   // Called on the type: until its first use, `decode` is protobufjs' setup, which needs `this`.
   return (keyValueType.decode as unknown as DecodeAtDepth).call(keyValueType, reader, length, undefined, depth);
 }
-
-const hasOwn = Object.hasOwn;
 
 export class AttributeReader {
   /** Values stored altered (cut for length, nested too deep), as `AttributeFlattener.alteredValues`. */
@@ -63,12 +64,11 @@ export class AttributeReader {
   ) {}
 
   /**
-   * One `KeyValue` of `size` bytes at nesting `depth` into `record`, unless its key is
-   * already there (the first of duplicate keys wins, and the value is then not rendered nor
-   * counted, as in `toRecord`). With `record` null it is only checked (scope attributes:
-   * protobufjs decodes them, the mapper never reads them).
+   * One `KeyValue` of `size` bytes at nesting `depth` into `list`'s map, if the list takes it
+   * (a dropped entry's value is not rendered, nor counted). With `list` null it is only
+   * checked (scope attributes: protobufjs decodes them, the mapper never reads them).
    */
-  readKeyValue(size: number, depth: number, record: Record<string, string> | null): void {
+  readKeyValue(size: number, depth: number, list: AttributeList | null): void {
     const r = this.r;
     const outer = r.enter(size, depth);
     const start = r.pos;
@@ -92,16 +92,15 @@ export class AttributeReader {
     }
     r.len = outer;
     if (this.kind === NESTED) {
-      this.readNestedKeyValue(start, size, depth, record);
+      this.readNestedKeyValue(start, size, depth, list);
       return;
     }
-    if (record === null) return;
+    if (list === null) return;
     const key = r.utf8Shared(keyStart, keyEnd);
-    if (hasOwn(record, key)) return;
+    if (!list.admits(key)) return;
     const text = this.renderScalar();
     const stored = truncateValue(text, this.maxValueLength);
-    if (stored !== text) this.altered++;
-    store(record, key, stored);
+    if (list.store(key, stored) && stored !== text) this.altered++;
   }
 
   /** Leaves `r.len` at the AnyValue's end when it stops at a nested member (the caller resets it). */
@@ -169,7 +168,7 @@ export class AttributeReader {
    * the state protobufjs' own would be in (same buffer, same `len`, same depth): whatever
    * it throws is what `decodeProtobuf` throws for this request.
    */
-  private readNestedKeyValue(start: number, size: number, depth: number, record: Record<string, string> | null): void {
+  private readNestedKeyValue(start: number, size: number, depth: number, list: AttributeList | null): void {
     const r = this.r;
     const reader = this.protobufReaderFor(r.buf);
     reader.pos = start;
@@ -181,14 +180,12 @@ export class AttributeReader {
       throw asWireError(error);
     }
     r.pos = reader.pos;
-    if (record === null) return;
+    if (list === null) return;
     const key = keyValue.key ?? '';
-    if (hasOwn(record, key)) return;
+    if (!list.admits(key)) return;
     const flattener = (this.flattener ??= new AttributeFlattener(this.maxValueLength));
-    const before = flattener.alteredValues;
-    const stored = flattener.valueAsString(keyValue.value);
-    this.altered += flattener.alteredValues - before;
-    store(record, key, stored);
+    const stored = flattener.render(keyValue.value);
+    if (list.store(key, stored) && flattener.renderedAltered) this.altered++;
   }
 
   private protobufReaderFor(buf: Buffer): protobuf.Reader {
@@ -199,14 +196,5 @@ export class AttributeReader {
       this.protobufReader = reader;
     }
     return this.protobufReader;
-  }
-}
-
-function store(record: Record<string, string>, key: string, value: string): void {
-  if (key === '__proto__') {
-    // Plain assignment would set the prototype instead of an own property.
-    Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-  } else {
-    record[key] = value;
   }
 }

@@ -1,3 +1,4 @@
+import { AttributeList } from './attribute-limits.js';
 import { compareByCodePoint, formatGoFloat, goJsonNumber, quoteGoJsonString } from './go-json.js';
 import { int64ToDecimal } from './int64-format.js';
 import type { BytesValue, OtlpAnyValue, OtlpAttributes, OtlpKeyValue } from './otlp-types.js';
@@ -12,10 +13,9 @@ import type { BytesValue, OtlpAnyValue, OtlpAttributes, OtlpKeyValue } from './o
 const hasOwn = Object.hasOwn;
 
 /**
- * Arrays and kvlists nested deeper than this are rendered as `DEPTH_MARKER_JSON`. Decoding
- * already stops at 100 nested protobuf messages (protobufjs' recursion limit, also applied
- * by its ProtoJSON reader), about 47 levels of arrays or 31 of kvlists; this bound holds
- * whatever the input.
+ * Arrays and kvlists nested deeper than this are rendered as `DEPTH_MARKER_JSON`, and what
+ * they hold is not even decoded (value-nesting.ts: protobuf, otlp-json-bounds.ts: JSON), so
+ * a value nested 10,000 deep costs no more than one nested 33 deep and fails nothing.
  */
 export const MAX_NESTING_DEPTH = 32;
 
@@ -54,36 +54,49 @@ interface RenderState {
 export class AttributeFlattener {
   /** Values stored altered so far: longer than the limit, or nested too deep. */
   alteredValues = 0;
+  /** Entries of the last list `toRecord` made that were not stored (see `AttributeList`). */
+  lastDropped = 0;
+  /** Whether the last value `render` returned is altered. */
+  renderedAltered = false;
 
   /** One per flattener, reset per value: attributes are the hot path, no allocation per value. */
   private readonly state: RenderState = { tooDeep: false };
+  /** Lists are made one at a time here (never interleaved): one is reused. */
+  private readonly list: AttributeList;
 
-  constructor(private readonly maxValueLength: number = Infinity) {}
+  constructor(
+    private readonly maxValueLength: number = Infinity,
+    maxCount?: number,
+    maxBytes?: number,
+  ) {
+    this.list = new AttributeList(maxCount, maxBytes);
+  }
 
-  /** Storage map of an attribute list; the first of duplicate keys wins (as `pcommon.Map.Get`). */
+  /** Storage map of an attribute list, under the limits of `AttributeList` (the last of duplicate keys wins). */
   toRecord(attributes: OtlpAttributes): Record<string, string> {
+    const list = this.list;
     const record: Record<string, string> = {};
-    if (attributes == null) return record;
-    for (let i = 0; i < attributes.length; i++) {
-      const attribute = attributes[i];
-      if (attribute == null) continue;
-      const key = attribute.key ?? '';
-      if (hasOwn(record, key)) continue;
-      if (key === '__proto__') {
-        // Plain assignment would set the prototype instead of an own property.
-        Object.defineProperty(record, key, { value: this.valueAsString(attribute.value), enumerable: true, writable: true, configurable: true });
-      } else {
-        record[key] = this.valueAsString(attribute.value);
+    list.reset(record);
+    if (attributes != null) {
+      for (let i = 0; i < attributes.length; i++) {
+        const attribute = attributes[i];
+        if (attribute == null) continue;
+        const key = attribute.key ?? '';
+        if (!list.admits(key)) continue;
+        const stored = this.render(attribute.value);
+        if (list.store(key, stored) && this.renderedAltered) this.alteredValues++;
       }
     }
+    this.lastDropped = list.dropped;
     return record;
   }
 
-  valueAsString(value: OtlpAnyValue | null | undefined): string {
+  /** The value as stored (rendered, cut at the length limit); `renderedAltered` says whether it was altered. Counts nothing. */
+  render(value: OtlpAnyValue | null | undefined): string {
     this.state.tooDeep = false;
     const text = renderAsString(value, this.state);
     const stored = truncateValue(text, this.maxValueLength);
-    if (this.state.tooDeep || stored !== text) this.alteredValues++;
+    this.renderedAltered = this.state.tooDeep || stored !== text;
     return stored;
   }
 }

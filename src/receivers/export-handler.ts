@@ -25,6 +25,10 @@ const DEFAULT_RETRY_AFTER_SECONDS = 5;
  * The transport-independent half of an export: hands decoded spans to the consumer and
  * decides between success (possibly partial) and "not stored, retry". Any consumer failure
  * is a retry: acknowledging spans that were not stored would lose them silently.
+ *
+ * Spans are counted once their fate is known, as the Collector's otelcol_receiver_accepted /
+ * refused_spans: accepted when acknowledged, refused when left out of partial_success or
+ * when their request is refused (a retried request counts again, as a new request).
  */
 export class ExportHandler {
   constructor(private readonly options: ExportHandlerOptions) {}
@@ -33,35 +37,57 @@ export class ExportHandler {
   async export(mapped: MappedSpans, headers: Record<string, string | undefined>, body?: { bytes: Uint8Array; encoding: 'protobuf' | 'json' }): Promise<ExportOutcome> {
     const { transport, consumer, metrics, logger } = this.options;
     const span = startExportSpan(transport, mapped);
-    metrics.spansReceived.inc({ transport }, mapped.rows.length);
-    if (mapped.truncatedValues > 0) metrics.truncatedValues.inc({ transport }, mapped.truncatedValues);
-    if (mapped.rejected > 0) {
-      metrics.spansRejected.inc({ transport }, mapped.rejected);
-      logger.debug({ transport, rejected: mapped.rejected, reasons: mapped.rejectReasons }, 'spans refused');
-    }
     if (mapped.rows.length > 0) {
       try {
         const request = body && { body: body.bytes, encoding: body.encoding, spanCount: mapped.rows.length + mapped.rejected };
         await consumer.consume(mapped.rows, { transport, headers, ...(request && { request }) });
       } catch (error) {
+        this.countRefused(mapped);
         return endExportSpan(span, this.notStored(error), error);
       }
     }
+    metrics.spansReceived.inc({ transport }, mapped.rows.length);
+    if (mapped.rejected > 0) {
+      metrics.spansRejected.inc({ transport }, mapped.rejected);
+      logger.debug({ transport, rejected: mapped.rejected, reasons: mapped.rejectReasons }, 'spans refused');
+    }
+    if (mapped.truncatedValues > 0) metrics.truncatedValues.inc({ transport }, mapped.truncatedValues);
+    if (mapped.droppedAttributes > 0) metrics.droppedAttributes.inc({ transport }, mapped.droppedAttributes);
     return endExportSpan(span, { stored: true, rejected: mapped.rejected, errorMessage: rejectionMessage(mapped) });
   }
 
+  /** Every span of a decoded request that is refused as a whole (not stored, not authorized). */
+  countRefused(mapped: MappedSpans): void {
+    const spans = mapped.rows.length + mapped.rejected;
+    if (spans > 0) this.options.metrics.spansRejected.inc({ transport: this.options.transport }, spans);
+  }
+
+  /**
+   * The full error goes to the log; the client gets `clientRetryMessage`. Debug for the
+   * retryable ones: under overload or an outage this fires per request, and the memory
+   * limiter and the storage log the state change itself once.
+   */
   private notStored(error: unknown): ExportOutcome {
     const { transport, logger } = this.options;
-    if (error instanceof RetryableStorageError) {
-      // Debug: under overload or an outage this fires per request; the memory limiter and the
-      // storage log the state change itself once.
-      logger.debug({ transport, reason: error.message }, 'spans not stored; client asked to retry');
-      return { stored: false, message: `spans not stored, retry later: ${error.message}`, retryAfterSeconds: error.retryAfterSeconds };
-    }
-    logger.error({ transport, err: error }, 'traces consumer failed; client asked to retry');
-    const reason = error instanceof Error ? error.message : String(error);
-    return { stored: false, message: `spans not stored, retry later: ${reason}`, retryAfterSeconds: DEFAULT_RETRY_AFTER_SECONDS };
+    const retryAfterSeconds = error instanceof RetryableStorageError ? error.retryAfterSeconds : DEFAULT_RETRY_AFTER_SECONDS;
+    if (error instanceof RetryableStorageError) logger.debug({ transport, err: error }, 'spans not stored; client asked to retry');
+    else logger.error({ transport, err: error }, 'traces consumer failed; client asked to retry');
+    return { stored: false, message: clientRetryMessage(error, retryAfterSeconds), retryAfterSeconds };
   }
+}
+
+/**
+ * What an ingest client is told when its spans were not stored. An error that wraps another
+ * (`cause`) carries that one's text: a driver's or the system's, with internal addresses,
+ * database and table names ("ClickHouse insert of 20 rows into spanscore.otel_traces failed:
+ * connect ECONNREFUSED 10.0.0.5:8123"), so the client gets a generic message. spanscore's own
+ * refusals (memory limiter, pending spans, shutting down) wrap nothing, name nothing internal
+ * and tell the client why to slow down: they are passed on. Anything else is a bug, never
+ * shown either.
+ */
+export function clientRetryMessage(error: unknown, retryAfterSeconds: number): string {
+  const reason = error instanceof RetryableStorageError && error.cause === undefined ? error.message : 'storage unavailable';
+  return `spans not stored: ${reason}; retry in ${retryAfterSeconds} s`;
 }
 
 /** partial_success.error_message: every kept reason, and how many more were not kept. */

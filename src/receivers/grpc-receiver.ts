@@ -1,10 +1,10 @@
 import {
+  Metadata,
   ResponderBuilder,
   Server,
   ServerCredentials,
   ServerInterceptingCall,
   status,
-  type Metadata,
   type ServerInterceptor,
   type sendUnaryData,
   type ServerUnaryCall,
@@ -13,9 +13,11 @@ import {
 import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 import type { ApiKeys, AuthFailure } from '../auth/api-keys.js';
+import { encodeRetryInfoStatus } from '../exporters/export-response.js';
 import { PROJECT_HEADER } from '../pipeline/project.js';
 import type { TracesConsumer } from '../pipeline/traces-consumer.js';
 import { loadServerTls, type ServerTlsFiles } from '../tls/tls-files.js';
+import { receiverLimits, type AttributeLimitOptions } from './attribute-limits.js';
 import { DecodeError } from './decode-error.js';
 import { ExportHandler } from './export-handler.js';
 import { withBoundPort } from './endpoint.js';
@@ -25,9 +27,9 @@ import { TRACE_EXPORT_PATH } from './trace-service.js';
 import { encodeProtobuf, exportResponseObject, type ExportResponseObject } from './otlp-responses.js';
 import { otlpSchema } from './otlp-schema.js';
 import type { Receiver } from './receiver.js';
-import { DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH } from './span-mapper.js';
+import type { MapOptions } from './span-mapper.js';
 
-export interface GrpcReceiverOptions {
+export interface GrpcReceiverOptions extends AttributeLimitOptions {
   /** `host:port`; port 0 binds a free port. Default `127.0.0.1:4317`. */
   endpoint?: string;
   /** Largest accepted request message, after decompression. Default 16 MiB. */
@@ -43,8 +45,6 @@ export interface GrpcReceiverOptions {
   instanceId?: string;
   /** TLS with this certificate and key; with `clientCaFile`, clients must show a certificate it signed. */
   tls?: ServerTlsFiles;
-  /** Attribute values longer than this (characters) are cut with a marker. Default 65,536. */
-  maxAttributeValueLength?: number;
 }
 
 export const DEFAULT_GRPC_ENDPOINT = '127.0.0.1:4317';
@@ -82,8 +82,7 @@ export class GrpcReceiver implements Receiver {
   private readonly metrics: DaemonMetrics;
   private readonly logger: Logger;
   private readonly auth: () => ApiKeys;
-  private readonly instanceId: string | undefined;
-  private readonly maxAttributeValueLength: number;
+  private readonly mapOptions: MapOptions;
   private readonly tls: ServerTlsFiles | undefined;
 
   constructor(options: GrpcReceiverOptions) {
@@ -91,8 +90,7 @@ export class GrpcReceiver implements Receiver {
     this.metrics = options.metrics;
     this.logger = options.logger.child({ receiver: this.name });
     this.auth = options.auth;
-    this.instanceId = options.instanceId;
-    this.maxAttributeValueLength = options.maxAttributeValueLength ?? DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH;
+    this.mapOptions = { instanceId: options.instanceId, ...receiverLimits(options) };
     this.tls = options.tls;
     this.exportHandler = new ExportHandler({ transport: 'grpc', consumer: options.consumer, metrics: options.metrics, logger: this.logger });
     this.server = new Server({
@@ -157,15 +155,16 @@ export class GrpcReceiver implements Receiver {
         this.refuse(callback, admission);
         return;
       }
-      const mapped = decodeProtobuf(call.request, { project, instanceId: this.instanceId, maxAttributeValueLength: this.maxAttributeValueLength });
+      const mapped = decodeProtobuf(call.request, { ...this.mapOptions, project });
       const projects = authorizeSpanProjects(keys, admission.key, mapped.rows);
       if (!projects.ok) {
+        this.exportHandler.countRefused(mapped);
         this.refuse(callback, projects);
         return;
       }
       const outcome = await this.exportHandler.export(mapped, metadataHeaders(call.metadata), { bytes: call.request, encoding: 'protobuf' });
       if (!outcome.stored) {
-        this.fail(callback, status.UNAVAILABLE, outcome.message);
+        this.fail(callback, status.UNAVAILABLE, outcome.message, outcome.retryAfterSeconds);
         return;
       }
       this.countRequest(status.OK);
@@ -186,9 +185,20 @@ export class GrpcReceiver implements Receiver {
     this.fail(callback, status[failure.grpcCode], failure.message);
   }
 
-  private fail(callback: sendUnaryData<ExportResponseObject>, code: status, details: string): void {
+  /**
+   * With `retryAfterSeconds` (UNAVAILABLE, RESOURCE_EXHAUSTED), the trailers carry a
+   * google.rpc.RetryInfo in `grpc-status-details-bin`, as OTLP/gRPC asks of a server that
+   * wants the client to wait: the gRPC twin of HTTP's Retry-After, same delay.
+   */
+  private fail(callback: sendUnaryData<ExportResponseObject>, code: status, details: string, retryAfterSeconds?: number): void {
     this.countRequest(code);
-    callback({ code, details });
+    if (retryAfterSeconds === undefined) {
+      callback({ code, details });
+      return;
+    }
+    const metadata = new Metadata();
+    metadata.set('grpc-status-details-bin', encodeRetryInfoStatus(code, details, retryAfterSeconds * 1000));
+    callback({ code, details, metadata });
   }
 
   private countRequest(code: status): void {

@@ -7,6 +7,7 @@ import { PROJECT_HEADER } from '../pipeline/project.js';
 import type { TracesConsumer } from '../pipeline/traces-consumer.js';
 import { createHttpOrHttpsServer, type HttpOrHttpsServer } from '../tls/http-server.js';
 import { loadServerTls, type ServerTlsFiles } from '../tls/tls-files.js';
+import { receiverLimits, type AttributeLimitOptions } from './attribute-limits.js';
 import { DecodeError } from './decode-error.js';
 import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import { ExportHandler } from './export-handler.js';
@@ -22,9 +23,9 @@ import { decodeJson, decodeProtobuf } from './otlp-decoder.js';
 import { CONTENT_TYPE, parseOtlpContentType, writeErrorStatus, writeExportResponse } from './otlp-http-response.js';
 import type { OtlpBodyFormat } from './otlp-responses.js';
 import type { Receiver } from './receiver.js';
-import { DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH, type MappedSpans, type MapOptions } from './span-mapper.js';
+import type { MappedSpans, MapOptions } from './span-mapper.js';
 
-export interface HttpReceiverOptions {
+export interface HttpReceiverOptions extends AttributeLimitOptions {
   /** `host:port`; port 0 binds a free port. Default `127.0.0.1:4318`. */
   endpoint?: string;
   /** Largest accepted body, measured after decompression. Default 20 MiB. */
@@ -42,8 +43,6 @@ export interface HttpReceiverOptions {
   readHeaderTimeoutMs?: number;
   /** A client that has not sent its whole request (body included) in this time is answered 408 and cut. Default 30 s. */
   readTimeoutMs?: number;
-  /** Attribute values longer than this (characters) are cut with a marker. Default 65,536. */
-  maxAttributeValueLength?: number;
 }
 
 export const DEFAULT_HTTP_ENDPOINT = '127.0.0.1:4318';
@@ -86,10 +85,7 @@ export class HttpReceiver implements Receiver {
     this.logger = options.logger.child({ receiver: this.name });
     this.auth = options.auth;
     this.options = options;
-    this.mapOptions = {
-      instanceId: options.instanceId,
-      maxAttributeValueLength: options.maxAttributeValueLength ?? DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH,
-    };
+    this.mapOptions = { instanceId: options.instanceId, ...receiverLimits(options) };
     this.exportHandler = new ExportHandler({ transport: 'http', consumer: options.consumer, metrics: options.metrics, logger: this.logger });
   }
 
@@ -220,6 +216,7 @@ export class HttpReceiver implements Receiver {
 
     const projects = authorizeSpanProjects(keys, admission.key, mapped.rows);
     if (!projects.ok) {
+      this.exportHandler.countRefused(mapped);
       this.refuse(request, response, format, projects);
       return;
     }

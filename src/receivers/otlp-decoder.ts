@@ -2,16 +2,16 @@ import { isUtf8 } from 'node:buffer';
 import protobuf from 'protobufjs';
 import { DecodeError, explainDecodeFailure } from './decode-error.js';
 import { parseOtlpJson } from './otlp-json.js';
-import { otlpSchema } from './otlp-schema.js';
 import type { OtlpExportTraceRequest } from './otlp-types.js';
 import { mapExportRequest, type MapOptions, type MappedSpans } from './span-mapper.js';
 import { decodeProtobufFast } from './span-row-reader.js';
+import { cappedSchema, withOtlpRecursionLimit } from './value-nesting.js';
 
 /**
  * OTLP request bodies (protobuf or JSON) → storage rows. Both throw `DecodeError` (HTTP 400 /
  * gRPC INVALID_ARGUMENT) for anything that is not a request, and nothing else: truncated
- * bodies, lying length prefixes, wrong wire types, messages nested more than 100 deep
- * (protobufjs' recursion limit) all end there.
+ * bodies, lying length prefixes, wrong wire types, unknown groups nested past the recursion
+ * limit all end there. Attribute values nested past the depth cap do not (value-nesting.ts).
  */
 
 /**
@@ -24,8 +24,8 @@ export function decodeProtobuf(body: Uint8Array, options?: MapOptions): MappedSp
 }
 
 /**
- * The reference the fast decoder is checked against: protobufjs' decode, then
- * `mapExportRequest`, which also serves OTLP/JSON.
+ * The reference the fast decoder is checked against: protobufjs' decode (with the depth-capped
+ * types of value-nesting.ts), then `mapExportRequest`, which also serves OTLP/JSON.
  *
  * Strings that are not valid UTF-8 are decoded with U+FFFD for each bad sequence (Node's
  * decoder, WHATWG replacement). proto3 strings default to `utf8_validation = VERIFY`, with
@@ -41,12 +41,12 @@ export function decodeProtobufReference(body: Uint8Array, options?: MapOptions):
     // Generated decoders call stringVerify for VERIFY fields, on the one reader passed down to
     // every nested message: this request's reader reads them leniently, nothing else changes.
     reader.stringVerify = reader.string;
-    request = otlpSchema().exportTraceServiceRequest.decode(reader) as unknown as OtlpExportTraceRequest;
+    request = withOtlpRecursionLimit(() => cappedSchema().exportTraceServiceRequest.decode(reader)) as unknown as OtlpExportTraceRequest;
   } catch (error) {
     const reason = (error as Error).message;
     throw new DecodeError(`request body is not a protobuf ExportTraceServiceRequest: ${explainDecodeFailure(reason)}`, { cause: error });
   }
-  return mapExportRequest(request, undefined, options);
+  return mapExportRequest(request, {}, options);
 }
 
 /** A body as received (bytes) must be UTF-8, as JSON (RFC 8259) requires: otherwise 400. */
@@ -58,6 +58,6 @@ export function decodeJson(body: Uint8Array | string, options?: MapOptions): Map
     if (!isUtf8(body)) throw new DecodeError('request body is not valid UTF-8, as OTLP/JSON must be');
     text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   }
-  const { request, invalidSpans } = parseOtlpJson(text);
-  return mapExportRequest(request, invalidSpans, options);
+  const { request, invalidSpans, dropped } = parseOtlpJson(text, { maxAttributes: options?.maxAttributesPerSpan ?? Infinity });
+  return mapExportRequest(request, { rejectedSpans: invalidSpans, droppedBySpan: dropped.bySpan, droppedByResource: dropped.byResource }, options);
 }

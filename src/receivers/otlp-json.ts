@@ -1,20 +1,31 @@
 import protojson from 'protobufjs/ext/protojson.js';
 import { DecodeError, explainDecodeFailure } from './decode-error.js';
 import { hexToBase64 } from './hex-id.js';
+import { quoteInt64Numbers } from './json-int64.js';
+import { boundJsonRequest, isObject, member, type JsonDropped } from './otlp-json-bounds.js';
 import { otlpSchema } from './otlp-schema.js';
 import type { OtlpExportTraceRequest } from './otlp-types.js';
 import { spanLocation } from './span-mapper.js';
+import { withOtlpRecursionLimit } from './value-nesting.js';
 
 /**
  * OTLP/JSON → request message. OTLP/JSON is ProtoJSON (lowerCamelCase or original field
  * names, 64-bit integers as strings or numbers, enums as numbers or names) with one
- * exception: trace and span ids are hex, not base64. Ids are rewritten to base64 in the
- * parsed tree, then protobufjs' ProtoJSON reader does the rest.
+ * exception: trace and span ids are hex, not base64. Large 64-bit integers written as
+ * numbers are quoted in the text (json-int64.ts), ids are rewritten to base64 in the parsed
+ * tree, then protobufjs' ProtoJSON reader does the rest.
  */
 export interface ParsedJsonRequest {
   request: OtlpExportTraceRequest;
   /** Spans whose ids were not hex, by `spanLocation`: refused alone, not the request. */
   invalidSpans: Map<string, string> | undefined;
+  /** Attributes removed by the receivers' bounds (empty without them). */
+  dropped: JsonDropped;
+}
+
+/** The receivers' bounds (otlp-json-bounds.ts): nesting capped, attribute lists cut at `maxAttributes` keys. */
+export interface JsonBounds {
+  maxAttributes: number;
 }
 
 const SPAN_ID_FIELDS = [
@@ -55,10 +66,11 @@ function replaceLoneSurrogates(tree: unknown): void {
   }
 }
 
-export function parseOtlpJson(text: string): ParsedJsonRequest {
+/** Without `bounds` (the exporters' transcoding) the request is read whole, as sent. */
+export function parseOtlpJson(text: string, bounds?: JsonBounds): ParsedJsonRequest {
   let tree: unknown;
   try {
-    tree = JSON.parse(text);
+    tree = JSON.parse(quoteInt64Numbers(text));
   } catch (error) {
     throw new DecodeError(`request body is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
@@ -66,16 +78,19 @@ export function parseOtlpJson(text: string): ParsedJsonRequest {
   if (!isObject(tree)) throw new DecodeError('request body must be a JSON object (ExportTraceServiceRequest)');
 
   const invalidSpans = rewriteHexIds(tree);
+  const dropped = bounds === undefined ? {} : boundJsonRequest(tree, bounds.maxAttributes);
   let request: OtlpExportTraceRequest;
   try {
-    const message = protojson.fromJson(otlpSchema().exportTraceServiceRequest, tree, { ignoreUnknownFields: true });
+    const read = () => protojson.fromJson(otlpSchema().exportTraceServiceRequest, tree, { ignoreUnknownFields: true });
+    // Values nested up to the cap must read wherever they sit (value-nesting.ts).
+    const message = bounds === undefined ? read() : withOtlpRecursionLimit(read);
     request = message as unknown as OtlpExportTraceRequest;
   } catch (error) {
     throw new DecodeError(`request body is not an OTLP/JSON ExportTraceServiceRequest: ${explainDecodeFailure((error as Error).message)}`, {
       cause: error,
     });
   }
-  return { request, invalidSpans };
+  return { request, invalidSpans, dropped };
 }
 
 /**
@@ -134,14 +149,4 @@ function rewriteId(target: Record<string, unknown>, key: string, label: string):
   const base64 = hexToBase64(value);
   target[key] = base64 ?? '';
   return base64 === undefined ? `${label} is not a hex string: ${JSON.stringify(value.slice(0, 40))}` : undefined;
-}
-
-/** A member by its lowerCamelCase or, failing that, its original proto name. */
-function member(parent: unknown, camel: string, snake = camel): unknown {
-  if (!isObject(parent)) return undefined;
-  return parent[camel] ?? parent[snake];
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -26,11 +26,12 @@ let loaded: OtlpSchema | undefined;
 
 /** Loads the .proto files on first use (synchronously: a few ms, once per process). */
 export function otlpSchema(): OtlpSchema {
-  loaded ??= loadSchema();
+  loaded ??= loadOtlpSchema();
   return loaded;
 }
 
-function loadSchema(): OtlpSchema {
+/** A schema of its own (types not shared with `otlpSchema()`), for a caller that alters its decoders. */
+export function loadOtlpSchema(): OtlpSchema {
   const root = new protobuf.Root();
   // Imports are written relative to the proto root ("opentelemetry/proto/..."), not to the importing file.
   root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));

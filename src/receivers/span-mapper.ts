@@ -1,5 +1,6 @@
 import { INSTANCE_ATTRIBUTE, PROJECT_ATTRIBUTE, resolveProject } from '../pipeline/project.js';
 import type { SpanEventRow, SpanLinkRow, SpanRow } from '../pipeline/span-row.js';
+import { assign, DROPPED_ATTRIBUTES_KEY } from './attribute-limits.js';
 import { AttributeFlattener } from './attribute-values.js';
 import { bytesToHex, idToHexOrEmpty, isAllZero } from './hex-id.js';
 import { exceedsInt64, uint64DifferenceToDecimal, uint64ToDecimal } from './int64-format.js';
@@ -19,19 +20,21 @@ export interface MappedSpans {
   rejectReasons: string[];
   /** Attribute values stored altered: cut at `maxAttributeValueLength`, or nested too deep. */
   truncatedValues: number;
+  /** Attributes not stored: past `maxAttributesPerSpan` or `maxSpanAttributesBytes` (see `AttributeList`). */
+  droppedAttributes: number;
 }
 
 /** Enough to diagnose a misbehaving client without letting one request build a huge message. */
 export const MAX_REJECT_REASONS = 10;
 
-/** The config's default `receivers.otlp.max_attribute_value_length`. */
-export const DEFAULT_MAX_ATTRIBUTE_VALUE_LENGTH = 65_536;
-
-/**
- * Reasons for spans found unusable before mapping (OTLP/JSON ids that are not hex), keyed
- * by `spanLocation(resourceIndex, scopeIndex, spanIndex)`.
- */
-export type PreRejectedSpans = ReadonlyMap<string, string>;
+/** What the OTLP/JSON reader settled before mapping, keyed by `spanLocation` / resource index. */
+export interface PreMapped {
+  /** Why spans found unusable (ids that are not hex) are: refused alone, not the request. */
+  rejectedSpans?: ReadonlyMap<string, string>;
+  /** Attributes already dropped past the count limit: a span's (its events' and links' included), a resource's. */
+  droppedBySpan?: ReadonlyMap<string, number>;
+  droppedByResource?: ReadonlyMap<number, number>;
+}
 
 export function spanLocation(resourceIndex: number, scopeIndex: number, spanIndex: number): string {
   return `${resourceIndex}/${scopeIndex}/${spanIndex}`;
@@ -54,6 +57,10 @@ export interface MapOptions {
   instanceId?: string;
   /** Longer attribute values are cut with a marker (see `truncateValue`). Default: no limit. */
   maxAttributeValueLength?: number;
+  /** Attributes kept per list: a span's, an event's, a link's, a resource's (see `AttributeList`). Default: no limit. */
+  maxAttributesPerSpan?: number;
+  /** UTF-8 bytes of keys and stored values kept per list. Default: no limit. */
+  maxSpanAttributesBytes?: number;
 }
 
 /** What rows of one scope share. */
@@ -69,17 +76,19 @@ interface ScopeContext {
  * stamps each resource with its project (`spanscore.project`) and the receiving replica
  * (`spanscore.instance`), overwriting whatever the client sent under those keys.
  */
-export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: PreRejectedSpans, options: MapOptions = {}): MappedSpans {
-  const result: MappedSpans = { rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0 };
+export function mapExportRequest(request: OtlpExportTraceRequest, pre: PreMapped = {}, options: MapOptions = {}): MappedSpans {
+  const result: MappedSpans = { rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0, droppedAttributes: 0 };
   const resourceSpansList = request.resourceSpans ?? [];
-  const attributes = new AttributeFlattener(options.maxAttributeValueLength);
+  const attributes = new AttributeFlattener(options.maxAttributeValueLength, options.maxAttributesPerSpan, options.maxSpanAttributesBytes);
 
   for (let r = 0; r < resourceSpansList.length; r++) {
     const resourceSpans = resourceSpansList[r];
     const scopeSpansList = resourceSpans?.scopeSpans;
     if (scopeSpansList == null || scopeSpansList.length === 0) continue;
     const resourceRecord = attributes.toRecord(resourceSpans?.resource?.attributes);
-    // The map keeps the first of duplicate keys, as the Collector's lookup of service.name does.
+    stampDropped(resourceRecord, attributes.lastDropped + (pre.droppedByResource?.get(r) ?? 0), result);
+    // The stored value (the last of duplicate keys), so that ServiceName and ResourceAttributes
+    // agree; the Collector's lookup (pcommon.Map.Get) would take the first.
     const serviceName = Object.hasOwn(resourceRecord, 'service.name') ? resourceRecord['service.name']! : '';
     resourceRecord[PROJECT_ATTRIBUTE] = resolveProject(options.project, resourceRecord[PROJECT_ATTRIBUTE], serviceName);
     if (options.instanceId !== undefined) resourceRecord[INSTANCE_ATTRIBUTE] = options.instanceId;
@@ -97,8 +106,8 @@ export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: 
 
       for (let k = 0; k < spans.length; k++) {
         const span = spans[k];
-        const problem =
-          span == null ? 'span is null' : (preRejected?.get(spanLocation(r, s, k)) ?? invalidSpanReason(span));
+        const location = spanLocation(r, s, k);
+        const problem = span == null ? 'span is null' : (pre.rejectedSpans?.get(location) ?? invalidSpanReason(span));
         if (span == null || problem !== undefined) {
           result.rejected++;
           if (result.rejectReasons.length < MAX_REJECT_REASONS) {
@@ -106,7 +115,7 @@ export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: 
           }
           continue;
         }
-        result.rows.push(toSpanRow(span, scope, attributes));
+        result.rows.push(toSpanRow(span, scope, attributes, pre.droppedBySpan?.get(location) ?? 0, result));
       }
     }
   }
@@ -114,8 +123,22 @@ export function mapExportRequest(request: OtlpExportTraceRequest, preRejected?: 
   return result;
 }
 
+/** `DROPPED_ATTRIBUTES_KEY` on a map the receiver dropped attributes from, and the count for the metrics. */
+function stampDropped(record: Record<string, string>, dropped: number, result: MappedSpans): void {
+  if (dropped === 0) return;
+  assign(record, DROPPED_ATTRIBUTES_KEY, String(dropped));
+  result.droppedAttributes += dropped;
+}
+
 /** Only called for spans `invalidSpanReason` accepted (ids of the right length, a name). */
-function toSpanRow(span: OtlpSpan, scope: ScopeContext, attributes: AttributeFlattener): SpanRow {
+function toSpanRow(span: OtlpSpan, scope: ScopeContext, attributes: AttributeFlattener, preDropped: number, result: MappedSpans): SpanRow {
+  const spanAttributes = attributes.toRecord(span.attributes);
+  let dropped = preDropped + attributes.lastDropped;
+  const events = mapEvents(span.events, attributes);
+  dropped += events.dropped;
+  const links = mapLinks(span.links, attributes);
+  dropped += links.dropped;
+  stampDropped(spanAttributes, dropped, result);
   return {
     Timestamp: uint64ToDecimal(span.startTimeUnixNano),
     TraceId: bytesToHex(span.traceId ?? []),
@@ -128,12 +151,12 @@ function toSpanRow(span: OtlpSpan, scope: ScopeContext, attributes: AttributeFla
     ResourceAttributes: scope.resourceAttributes,
     ScopeName: scope.scopeName,
     ScopeVersion: scope.scopeVersion,
-    SpanAttributes: attributes.toRecord(span.attributes),
+    SpanAttributes: spanAttributes,
     Duration: uint64DifferenceToDecimal(span.endTimeUnixNano, span.startTimeUnixNano),
     StatusCode: enumName(STATUS_CODE_NAMES, span.status?.code),
     StatusMessage: span.status?.message ?? '',
-    Events: mapEvents(span.events, attributes),
-    Links: mapLinks(span.links, attributes),
+    Events: events.rows,
+    Links: links.rows,
   };
 }
 
@@ -185,31 +208,39 @@ function enumName(names: readonly string[], value: number | null | undefined): s
   return names[value ?? 0] ?? '';
 }
 
-function mapEvents(events: readonly (OtlpSpanEvent | null | undefined)[] | null | undefined, attributes: AttributeFlattener): SpanEventRow[] {
-  const rows: SpanEventRow[] = [];
-  if (events == null) return rows;
+/** Rows, and the attributes dropped from them. */
+interface MappedParts<Row> {
+  rows: Row[];
+  dropped: number;
+}
+
+function mapEvents(events: readonly (OtlpSpanEvent | null | undefined)[] | null | undefined, attributes: AttributeFlattener): MappedParts<SpanEventRow> {
+  const mapped: MappedParts<SpanEventRow> = { rows: [], dropped: 0 };
+  if (events == null) return mapped;
   for (const event of events) {
     if (event == null) continue;
-    rows.push({
+    mapped.rows.push({
       Timestamp: uint64ToDecimal(event.timeUnixNano),
       Name: event.name ?? '',
       Attributes: attributes.toRecord(event.attributes),
     });
+    mapped.dropped += attributes.lastDropped;
   }
-  return rows;
+  return mapped;
 }
 
-function mapLinks(links: readonly (OtlpSpanLink | null | undefined)[] | null | undefined, attributes: AttributeFlattener): SpanLinkRow[] {
-  const rows: SpanLinkRow[] = [];
-  if (links == null) return rows;
+function mapLinks(links: readonly (OtlpSpanLink | null | undefined)[] | null | undefined, attributes: AttributeFlattener): MappedParts<SpanLinkRow> {
+  const mapped: MappedParts<SpanLinkRow> = { rows: [], dropped: 0 };
+  if (links == null) return mapped;
   for (const link of links) {
     if (link == null) continue;
-    rows.push({
+    mapped.rows.push({
       TraceId: idToHexOrEmpty(link.traceId),
       SpanId: idToHexOrEmpty(link.spanId),
       TraceState: link.traceState ?? '',
       Attributes: attributes.toRecord(link.attributes),
     });
+    mapped.dropped += attributes.lastDropped;
   }
-  return rows;
+  return mapped;
 }

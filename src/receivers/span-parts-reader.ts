@@ -1,4 +1,5 @@
 import type { SpanEventRow, SpanLinkRow } from '../pipeline/span-row.js';
+import type { AttributeList } from './attribute-limits.js';
 import type { AttributeReader } from './attribute-reader.js';
 import { uint64BitsToDecimal } from './int64-format.js';
 import type { WireReader } from './otlp-protobuf-reader.js';
@@ -24,14 +25,19 @@ export class SpanPartsReader {
   statusMessageStart = 0;
   statusMessageEnd = 0;
   statusCode = 0;
+  /** Attributes dropped from the events and links read since `resetSpan` (see `AttributeList`). */
+  droppedAttributes = 0;
 
   constructor(
     private readonly r: WireReader,
     private readonly attributes: AttributeReader,
+    /** One event's or link's list at a time: they never interleave. */
+    private readonly list: AttributeList,
   ) {}
 
-  resetStatus(): void {
+  resetSpan(): void {
     this.statusMessageStart = this.statusMessageEnd = this.statusCode = 0;
+    this.droppedAttributes = 0;
   }
 
   readEvent(size: number): SpanEventRow {
@@ -43,6 +49,7 @@ export class SpanPartsReader {
     let nameStart = 0;
     let nameEnd = 0;
     const attributes: Record<string, string> = {};
+    this.list.reset(attributes);
     while (r.pos < end) {
       const tag = r.tag();
       switch (tag) {
@@ -56,7 +63,7 @@ export class SpanPartsReader {
           nameEnd = r.pos;
           continue;
         case 0x1a:
-          this.attributes.readKeyValue(r.size(), 5, attributes);
+          this.attributes.readKeyValue(r.size(), 5, this.list);
           continue;
         case 0x20:
           r.uint32(); // dropped_attributes_count
@@ -65,6 +72,7 @@ export class SpanPartsReader {
       r.skipField(tag & 7, 4, tag >>> 3);
     }
     r.len = outer;
+    this.droppedAttributes += this.list.dropped;
     this.eventTimeHigh = timeHigh;
     return { Timestamp: uint64BitsToDecimal(timeHigh, timeLow), Name: r.utf8(nameStart, nameEnd), Attributes: attributes };
   }
@@ -80,6 +88,7 @@ export class SpanPartsReader {
     let traceStateStart = 0;
     let traceStateEnd = 0;
     const attributes: Record<string, string> = {};
+    this.list.reset(attributes);
     while (r.pos < end) {
       const tag = r.tag();
       switch (tag) {
@@ -96,7 +105,7 @@ export class SpanPartsReader {
           traceStateEnd = r.pos;
           continue;
         case 0x22:
-          this.attributes.readKeyValue(r.size(), 5, attributes);
+          this.attributes.readKeyValue(r.size(), 5, this.list);
           continue;
         case 0x28:
           r.uint32(); // dropped_attributes_count
@@ -105,6 +114,7 @@ export class SpanPartsReader {
       r.skipField(tag & 7, 4, tag >>> 3); // flags (fixed32) too: read or skipped, same checks
     }
     r.len = outer;
+    this.droppedAttributes += this.list.dropped;
     this.linkTraceIdLength = traceIdEnd - traceIdStart;
     this.linkSpanIdLength = spanIdEnd - spanIdStart;
     return {

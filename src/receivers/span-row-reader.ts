@@ -1,5 +1,6 @@
 import { INSTANCE_ATTRIBUTE, PROJECT_ATTRIBUTE, resolveProject } from '../pipeline/project.js';
 import type { SpanEventRow, SpanLinkRow, SpanRow } from '../pipeline/span-row.js';
+import { assign, AttributeList, DROPPED_ATTRIBUTES_KEY } from './attribute-limits.js';
 import { AttributeReader } from './attribute-reader.js';
 import { DecodeError, explainDecodeFailure } from './decode-error.js';
 import { uint64BitsToDecimal, uint64DifferenceToDecimal } from './int64-format.js';
@@ -13,6 +14,7 @@ import {
   type MapOptions,
   type MappedSpans,
 } from './span-mapper.js';
+import { withOtlpRecursionLimit } from './value-nesting.js';
 
 /**
  * `decodeProtobuf` (protobufjs decode, then `mapExportRequest`) in one pass over the bytes:
@@ -26,8 +28,9 @@ import {
  * singular fields count (the last scalar wins, sub-messages merge). So a span's fate and
  * anything shared are settled when its message ends: rows are built with the scope's and
  * resource's fields filled in at the end of those, rejections are worded at the end of
- * their scope (the reason names the scope), and values cut for length are counted only
- * for what the mapper would have rendered (valid spans; resources with scope spans).
+ * their scope (the reason names the scope), and values cut for length (and attributes
+ * dropped) are counted only for what the mapper would have rendered (valid spans; resources
+ * with scope spans).
  *
  * Nesting depths (protobufjs' recursion limit counts them): request 0, ResourceSpans 1,
  * Resource / ScopeSpans 2, InstrumentationScope / Span 3, Event / Link / Status 4
@@ -45,6 +48,9 @@ let result: MappedSpans;
 let rows: SpanRow[];
 let attributes: AttributeReader;
 let parts: SpanPartsReader;
+/** The current span's attribute list (spans never interleave; events and links have `parts`' own). */
+let spanList: AttributeList;
+let options: MapOptions;
 /** Spans refused in the current scope: reasons are worded once the scope's name is known. */
 const pendingIndexes: number[] = [];
 const pendingReasons: string[] = [];
@@ -58,15 +64,21 @@ let scopeVersionEnd = 0;
 const startTime = { low: 0, high: 0 };
 const endTime = { low: 0, high: 0 };
 
-export function decodeProtobufFast(body: Uint8Array, options: MapOptions = {}): MappedSpans {
+export function decodeProtobufFast(body: Uint8Array, mapOptions: MapOptions = {}): MappedSpans {
+  return withOtlpRecursionLimit(() => decode(body, mapOptions));
+}
+
+function decode(body: Uint8Array, mapOptions: MapOptions): MappedSpans {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  result = { rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0 };
+  options = mapOptions;
+  result = { rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0, droppedAttributes: 0 };
   rows = result.rows;
   attributes = new AttributeReader(r, options.maxAttributeValueLength);
-  parts = new SpanPartsReader(r, attributes);
+  spanList = newList();
+  parts = new SpanPartsReader(r, attributes, newList());
   r.reset(bytes);
   try {
-    readRequest(options);
+    readRequest();
   } catch (error) {
     if (!isWireError(error)) throw error;
     throw new DecodeError(`request body is not a protobuf ExportTraceServiceRequest: ${explainDecodeFailure(error.message)}`, { cause: error });
@@ -81,29 +93,45 @@ export function decodeProtobufFast(body: Uint8Array, options: MapOptions = {}): 
   rows = undefined as unknown as SpanRow[];
   attributes = undefined as unknown as AttributeReader;
   parts = undefined as unknown as SpanPartsReader;
+  spanList = undefined as unknown as AttributeList;
+  options = undefined as unknown as MapOptions;
   return mapped;
 }
 
-function readRequest(options: MapOptions): void {
+function newList(): AttributeList {
+  return new AttributeList(options.maxAttributesPerSpan, options.maxSpanAttributesBytes);
+}
+
+/** `DROPPED_ATTRIBUTES_KEY` as the mapper's `stampDropped` puts it. */
+function stampDropped(record: Record<string, string>, dropped: number): void {
+  if (dropped === 0) return;
+  assign(record, DROPPED_ATTRIBUTES_KEY, String(dropped));
+  result.droppedAttributes += dropped;
+}
+
+function readRequest(): void {
   while (r.pos < r.len) {
     const tag = r.tag();
-    if (tag === 0x0a) readResourceSpans(r.size(), options);
+    if (tag === 0x0a) readResourceSpans(r.size());
     else r.skipField(tag & 7, 0, tag >>> 3);
   }
 }
 
-function readResourceSpans(size: number, options: MapOptions): void {
+function readResourceSpans(size: number): void {
   const outer = r.enter(size, 1);
   const end = r.len;
   const firstRow = rows.length;
   const resourceRecord: Record<string, string> = {};
+  // Its own list: a resource's occurrences merge, and spans are read between them.
+  const resourceList = newList();
+  resourceList.reset(resourceRecord);
   let resourceAltered = 0;
   let scopeSpansCount = 0;
   while (r.pos < end) {
     const tag = r.tag();
     if (tag === 0x0a) {
       const before = attributes.altered;
-      readResource(r.size(), resourceRecord);
+      readResource(r.size(), resourceList);
       resourceAltered += attributes.altered - before;
     } else if (tag === 0x12) {
       scopeSpansCount++;
@@ -118,6 +146,7 @@ function readResourceSpans(size: number, options: MapOptions): void {
     attributes.altered -= resourceAltered;
     return;
   }
+  stampDropped(resourceRecord, resourceList.dropped);
   const serviceName = Object.hasOwn(resourceRecord, 'service.name') ? resourceRecord['service.name']! : '';
   resourceRecord[PROJECT_ATTRIBUTE] = resolveProject(options.project, resourceRecord[PROJECT_ATTRIBUTE], serviceName);
   if (options.instanceId !== undefined) resourceRecord[INSTANCE_ATTRIBUTE] = options.instanceId;
@@ -129,13 +158,13 @@ function readResourceSpans(size: number, options: MapOptions): void {
 }
 
 /** Occurrences of `resource` merge: their attributes add up, in order. */
-function readResource(size: number, record: Record<string, string>): void {
+function readResource(size: number, list: AttributeList): void {
   const outer = r.enter(size, 2);
   const end = r.len;
   while (r.pos < end) {
     const tag = r.tag();
     if (tag === 0x0a) {
-      attributes.readKeyValue(r.size(), 3, record);
+      attributes.readKeyValue(r.size(), 3, list);
     } else if (tag === 0x10) {
       r.uint32(); // dropped_attributes_count
     } else if (tag === 0x1a) {
@@ -226,11 +255,12 @@ function readSpan(size: number, index: number): void {
   let endLow = 0;
   let endHigh = 0;
   const spanAttributes: Record<string, string> = {};
+  spanList.reset(spanAttributes);
   const events: SpanEventRow[] = [];
   const links: SpanLinkRow[] = [];
   let firstLateEvent = -1;
   let linkProblem: string | undefined;
-  parts.resetStatus();
+  parts.resetSpan();
 
   while (r.pos < end) {
     const tag = r.tag();
@@ -269,7 +299,7 @@ function readSpan(size: number, index: number): void {
         endHigh = r.hi;
         continue;
       case 0x4a:
-        attributes.readKeyValue(r.size(), 4, spanAttributes);
+        attributes.readKeyValue(r.size(), 4, spanList);
         continue;
       case 0x5a:
         events.push(parts.readEvent(r.size()));
@@ -316,6 +346,7 @@ function readSpan(size: number, index: number): void {
     return;
   }
 
+  stampDropped(spanAttributes, spanList.dropped + parts.droppedAttributes);
   startTime.low = startLow;
   startTime.high = startHigh;
   endTime.low = endLow;

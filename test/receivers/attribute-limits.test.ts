@@ -1,7 +1,10 @@
+import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { DEPTH_MARKER_JSON, MAX_NESTING_DEPTH, truncateValue } from '../../src/receivers/attribute-values.js';
 import { DecodeError } from '../../src/receivers/decode-error.js';
 import { decodeJson, decodeProtobuf } from '../../src/receivers/otlp-decoder.js';
+import type { MappedSpans } from '../../src/receivers/span-mapper.js';
+import { toOtlpJson } from './otlp-fuzz-arbitraries.js';
 import { encodeRequest, requestObject, spanObject } from './receiver-test-kit.js';
 
 const TRACE_ID = '5b8efff798038103d269b633813fc60c';
@@ -77,6 +80,65 @@ describe('attribute value limits in the mapping', () => {
     const shallow = decodeProtobuf(encodeRequest(requestObject([spanObject({ attributes: attrs(nestedArrays(MAX_NESTING_DEPTH)) })])));
     expect(shallow.rows[0]!.SpanAttributes.k).toBe(`${'['.repeat(MAX_NESTING_DEPTH)}"core"${']'.repeat(MAX_NESTING_DEPTH)}`);
     expect(shallow.truncatedValues).toBe(0);
+  });
+});
+
+/** `levels` kvlists nested in each other around a string, each holding one entry `k`. */
+function nestedKvlists(levels: number): Record<string, unknown> {
+  let value: Record<string, unknown> = { stringValue: 'core' };
+  for (let i = 0; i < levels; i++) value = { kvlistValue: { values: [{ key: 'k', value }] } };
+  return value;
+}
+
+/** Encoders (protobufjs, ProtoJSON) refuse to write past their recursion limit: these requests need more. */
+function encodedDeep<T>(encode: () => T): T {
+  const limit = protobuf.util.recursionLimit;
+  protobuf.util.recursionLimit = 10_000;
+  try {
+    return encode();
+  } finally {
+    protobuf.util.recursionLimit = limit;
+  }
+}
+
+describe('attribute values nested past the cap', () => {
+  const markedKvlist = '{"k":'.repeat(MAX_NESTING_DEPTH) + DEPTH_MARKER_JSON + '}'.repeat(MAX_NESTING_DEPTH);
+  const markedArray = '['.repeat(MAX_NESTING_DEPTH) + DEPTH_MARKER_JSON + ']'.repeat(MAX_NESTING_DEPTH);
+
+  /** One request, three spans: the deep value in a span's attribute, in an event's, and a plain span after them. */
+  function request(deep: Record<string, unknown>) {
+    return requestObject([
+      spanObject({ name: 'attribute', attributes: [{ key: 'deep', value: deep }] }),
+      spanObject({ name: 'event', events: [{ name: 'e', timeUnixNano: '1700000000123456789', attributes: [{ key: 'deep', value: deep }] }] }),
+      spanObject({ name: 'plain' }),
+    ]);
+  }
+
+  function expectMarked(mapped: MappedSpans, marked: string): void {
+    expect(mapped.rows.map((row) => row.SpanName)).toEqual(['attribute', 'event', 'plain']);
+    expect(mapped.rows[0]!.SpanAttributes.deep).toBe(marked);
+    expect(mapped.rows[1]!.Events[0]!.Attributes.deep).toBe(marked);
+    expect(mapped.truncatedValues).toBe(2);
+  }
+
+  it.each([33, 34, 40, 300])('a kvlist nested %i deep gets the depth marker like an array, in protobuf and JSON; the other spans stay', (levels) => {
+    for (const [deep, marked] of [
+      [nestedKvlists(levels), markedKvlist],
+      [nestedArrays(levels), markedArray],
+    ] as const) {
+      expectMarked(decodeProtobuf(encodedDeep(() => encodeRequest(request(deep)))), marked);
+      expectMarked(decodeJson(encodedDeep(() => toOtlpJson(request(deep)))), marked);
+    }
+  });
+
+  it('kvlists nested up to the cap are rendered whole, wherever they sit', () => {
+    const whole = '{"k":'.repeat(MAX_NESTING_DEPTH) + '"core"' + '}'.repeat(MAX_NESTING_DEPTH);
+    const deep = request(nestedKvlists(MAX_NESTING_DEPTH));
+    for (const mapped of [decodeProtobuf(encodedDeep(() => encodeRequest(deep))), decodeJson(encodedDeep(() => toOtlpJson(deep)))]) {
+      expect(mapped.rows[0]!.SpanAttributes.deep).toBe(whole);
+      expect(mapped.rows[1]!.Events[0]!.Attributes.deep).toBe(whole);
+      expect(mapped.truncatedValues).toBe(0);
+    }
   });
 });
 

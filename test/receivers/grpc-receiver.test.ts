@@ -2,8 +2,11 @@ import { Metadata, status } from '@grpc/grpc-js';
 import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DaemonMetrics } from '../../src/admin/daemon-metrics.js';
+import { retryInfoDelayMs } from '../../src/exporters/export-response.js';
+import { OtlpGrpcSender } from '../../src/exporters/otlp-grpc-sender.js';
 import { RetryableStorageError } from '../../src/pipeline/errors.js';
 import { GrpcReceiver } from '../../src/receivers/grpc-receiver.js';
+import { otlpSchema } from '../../src/receivers/otlp-schema.js';
 import { ANY_VALUE_ROW, anyValueSpan, expectSdkRows, exportSdkSpans, exportSpans } from './otel-sdk-scenario.js';
 import {
   counterValue,
@@ -156,9 +159,63 @@ describe('GrpcReceiver requests', () => {
     expect(retryable.error?.details).toMatch(/ClickHouse unreachable/);
     const other = await grpcExport(address, goodProtobufRequest());
     expect(other.error?.code).toBe(status.UNAVAILABLE);
-    expect(other.error?.details).toMatch(/unexpected pipeline failure/);
+    expect(other.error?.details).toBe('spans not stored: storage unavailable; retry in 5 s');
     expect(await counterValue(metrics.requests, { transport: 'grpc', status: 'UNAVAILABLE' })).toBe(2);
     await expectStillServing();
+  });
+});
+
+describe('GrpcReceiver when spans cannot be stored', () => {
+  /** What the storage throws when an insert fails: the driver's error, with internal addresses, as the cause. */
+  const insertFailure = () =>
+    new RetryableStorageError('ClickHouse insert of 1 rows into spanscore.otel_traces failed: connect ECONNREFUSED 10.0.0.5:8123', 7, {
+      cause: new Error('connect ECONNREFUSED 10.0.0.5:8123'),
+    });
+
+  it('UNAVAILABLE carries google.rpc.RetryInfo with the Retry-After delay, which an OTLP exporter honours', async () => {
+    consumer.failNext(insertFailure(), new RetryableStorageError('memory limit exceeded', 3));
+    const { error } = await grpcExport(address, goodProtobufRequest());
+    expect(error?.code).toBe(status.UNAVAILABLE);
+    const details = error?.metadata.get('grpc-status-details-bin')[0];
+    expect(Buffer.isBuffer(details)).toBe(true);
+    // A google.rpc.Status repeating the call's code and message, with one RetryInfo detail.
+    const rpcStatus = otlpSchema().rpcStatus.decode(details as Buffer) as unknown as { code: number; message: string; details: { type_url: string; value: Uint8Array }[] };
+    expect([rpcStatus.code, rpcStatus.message]).toEqual([status.UNAVAILABLE, error?.details]);
+    expect(rpcStatus.details.map((any) => any.type_url)).toEqual(['type.googleapis.com/google.rpc.RetryInfo']);
+    expect(retryInfoDelayMs(details as Buffer)).toBe(7000);
+
+    // The stock OpenTelemetry JS gRPC exporter (0.223) reads no RetryInfo (it does not retry
+    // gRPC failures at all); spanscore's own OTLP exporter reads it as the Collector's does.
+    const sender = new OtlpGrpcSender({ endpoint: address, headers: {}, compression: 'none', timeoutMs: 5000, tls: { insecure: true, insecureSkipVerify: false }, userAgent: 'test', owner: 'test' });
+    const outcome = await sender.send(goodProtobufRequest(), new AbortController().signal);
+    sender.close();
+    expect(outcome).toMatchObject({ kind: 'retryable', retryAfterMs: 3000 });
+    await expectStillServing();
+  });
+
+  it('tells the client "storage unavailable", never the storage error (internal address, table)', async () => {
+    consumer.failNext(insertFailure());
+    const { error } = await grpcExport(address, goodProtobufRequest());
+    expect(error?.code).toBe(status.UNAVAILABLE);
+    expect(error?.details).toBe('spans not stored: storage unavailable; retry in 7 s');
+    const trailer = (error?.metadata.get('grpc-status-details-bin')[0] as Buffer).toString('latin1');
+    for (const secret of ['10.0.0.5', '8123', 'otel_traces', 'spanscore.', 'ECONNREFUSED']) {
+      expect(error?.details).not.toContain(secret);
+      expect(trailer).not.toContain(secret);
+    }
+    await expectStillServing();
+  });
+
+  it('counts spans as accepted only when acknowledged; spans of a refused request as refused', async () => {
+    const twoSpans = encodeRequest(requestObject([spanObject({ name: 'a' }), spanObject({ name: 'b' })]));
+    consumer.failNext(insertFailure(), insertFailure());
+    expect((await grpcExport(address, twoSpans)).error?.code).toBe(status.UNAVAILABLE);
+    expect((await grpcExport(address, twoSpans)).error?.code).toBe(status.UNAVAILABLE);
+    expect(await counterValue(metrics.spansReceived, { transport: 'grpc' })).toBe(0);
+    expect(await counterValue(metrics.spansRejected, { transport: 'grpc' })).toBe(4);
+    expect((await grpcExport(address, twoSpans)).error).toBeNull();
+    expect(await counterValue(metrics.spansReceived, { transport: 'grpc' })).toBe(2);
+    expect(await counterValue(metrics.spansRejected, { transport: 'grpc' })).toBe(4);
   });
 });
 

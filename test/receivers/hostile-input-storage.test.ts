@@ -46,7 +46,7 @@ async function stored(spanName: string): Promise<{ SpanName: string; SpanAttribu
   return rows[0]!;
 }
 
-/** Arrays: a kvlist level costs three protobuf messages, so decoding stops kvlists (at 100) before the cap would. */
+/** `levels` arrays nested around a string. */
 function nested(levels: number): Record<string, unknown> {
   let value: Record<string, unknown> = { stringValue: 'core' };
   for (let i = 0; i < levels; i++) value = { arrayValue: { values: [value] } };

@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DaemonMetrics } from '../../src/admin/daemon-metrics.js';
+import { DEPTH_MARKER_JSON, MAX_NESTING_DEPTH } from '../../src/receivers/attribute-values.js';
 import { GrpcReceiver } from '../../src/receivers/grpc-receiver.js';
 import { HttpReceiver } from '../../src/receivers/http-receiver.js';
 import { grpcFrame, jsonDepthBomb, protobufDepthBomb, rawGrpcCall, withFirstLengthPrefix } from './hostile-payloads.js';
@@ -93,15 +94,15 @@ describe.each(['http', 'grpc'] as const)('hostile protobuf over %s', (transport)
     expect((await counterValue(metrics.truncatedValues, { transport })) - before).toBe(5);
   });
 
-  it('refuses a depth bomb (10,000 nested kvlists) as a bad request, without a stack overflow', async () => {
+  it('stores a depth bomb (10,000 nested kvlists) with the depth marker, without a stack overflow', async () => {
     const bomb = protobufDepthBomb(10_000);
     expect(bomb.length).toBeLessThan(200_000);
-    const answer = await sendProtobuf(transport, bomb);
-    expect(answer).toEqual({
-      ok: false,
-      code: BAD_REQUEST[transport],
-      message: 'request body is not a protobuf ExportTraceServiceRequest: max depth exceeded (messages nested more than 100 deep)',
-    });
+    const before = consumer.spans.length;
+    expect(await sendProtobuf(transport, bomb)).toEqual({ ok: true, code: transport === 'http' ? 200 : undefined, message: '' });
+    const stored = consumer.spans.slice(before);
+    expect(stored.map((row) => row.SpanName)).toEqual(['bomb']);
+    // The bomb's inner KeyValues have no key: ''.
+    expect(stored[0]!.SpanAttributes.deep).toBe('{"":'.repeat(MAX_NESTING_DEPTH) + DEPTH_MARKER_JSON + '}'.repeat(MAX_NESTING_DEPTH));
     await expectStillServing();
   });
 
@@ -133,10 +134,12 @@ describe.each(['http', 'grpc'] as const)('hostile protobuf over %s', (transport)
 });
 
 describe('hostile OTLP/JSON over HTTP', () => {
-  it('refuses a depth bomb as 400', async () => {
-    const result = await httpRequest(httpAddress, { headers: JSON_TYPE, body: jsonDepthBomb(10_000) });
-    expect(result.status).toBe(400);
-    expect(decodeStatus(result)).toEqual({ code: 3, message: 'request body is not an OTLP/JSON ExportTraceServiceRequest: max depth exceeded (messages nested more than 100 deep)' });
+  it('stores a depth bomb with the depth marker', async () => {
+    const before = consumer.spans.length;
+    expect((await httpRequest(httpAddress, { headers: JSON_TYPE, body: jsonDepthBomb(10_000) })).status).toBe(200);
+    const stored = consumer.spans.slice(before);
+    expect(stored.map((row) => row.SpanName)).toEqual(['bomb']);
+    expect(stored[0]!.SpanAttributes.deep).toBe('{"k":'.repeat(MAX_NESTING_DEPTH) + DEPTH_MARKER_JSON + '}'.repeat(MAX_NESTING_DEPTH));
     await expectStillServing();
   });
 

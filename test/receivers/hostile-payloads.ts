@@ -16,7 +16,7 @@ function spanBytes(): Uint8Array {
 /**
  * A one-span protobuf request whose attribute value is `levels` kvlists nested in each
  * other (AnyValue.kvlist_value → KeyValueList.values → KeyValue.value → ...), built from
- * the inside out as bytes: no encoder would write it (protobufjs refuses past 100 levels).
+ * the inside out as bytes: no encoder would write it (protobufjs refuses past 100 messages).
  */
 export function protobufDepthBomb(levels: number): Buffer {
   // Each level is AnyValue{6: KeyValueList{1: KeyValue{2: <next level>}}}: three tags and

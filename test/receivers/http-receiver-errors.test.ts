@@ -161,12 +161,37 @@ describe('HttpReceiver when spans cannot be stored', () => {
     await expectStillServing();
   });
 
-  it('503 for any other consumer failure too (spans are never acknowledged unstored)', async () => {
+  it('503 for any other consumer failure too (spans are never acknowledged unstored), its text kept for the log', async () => {
     consumer.failNext(new TypeError('bug in the pipeline'));
     const result = await httpRequest(address, { headers: PROTOBUF, body: goodProtobufRequest() });
-    expectStatus(result, 503, 'application/x-protobuf', 14, /bug in the pipeline/);
-    expect(Number(result.headers['retry-after'])).toBeGreaterThan(0);
+    expectStatus(result, 503, 'application/x-protobuf', 14, /^spans not stored: storage unavailable; retry in 5 s$/);
+    expect(result.headers['retry-after']).toBe('5');
     await expectStillServing();
+  });
+
+  it('503 bodies say "storage unavailable" and when to retry, never the storage error (internal address, table)', async () => {
+    const detail = 'ClickHouse insert of 1 rows into spanscore.otel_traces failed: connect ECONNREFUSED 10.0.0.5:8123';
+    const insertFailure = () => new RetryableStorageError(detail, 9, { cause: new Error('connect ECONNREFUSED 10.0.0.5:8123') });
+    consumer.failNext(insertFailure(), insertFailure());
+    for (const [headers, body, type] of [
+      [PROTOBUF, goodProtobufRequest(), 'application/x-protobuf'],
+      [JSON_TYPE, goodJsonRequest(), 'application/json'],
+    ] as const) {
+      const result = await httpRequest(address, { headers, body });
+      expectStatus(result, 503, type, 14, /^spans not stored: storage unavailable; retry in 9 s$/);
+      expect(result.headers['retry-after']).toBe('9');
+      for (const secret of ['10.0.0.5', '8123', 'otel_traces', 'ECONNREFUSED']) expect(result.body.toString('latin1')).not.toContain(secret);
+    }
+    await expectStillServing();
+  });
+
+  it('counts spans of a refused request as refused, not accepted', async () => {
+    consumer.failNext(new RetryableStorageError('memory limit exceeded', 2));
+    expect((await httpRequest(address, { headers: PROTOBUF, body: goodProtobufRequest() })).status).toBe(503);
+    expect(await counterValue(metrics.spansReceived, { transport: 'http' })).toBe(0);
+    expect(await counterValue(metrics.spansRejected, { transport: 'http' })).toBe(1);
+    await expectStillServing();
+    expect(await counterValue(metrics.spansReceived, { transport: 'http' })).toBe(1);
   });
 });
 

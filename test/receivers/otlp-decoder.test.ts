@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
+import { DEPTH_MARKER_JSON, MAX_NESTING_DEPTH } from '../../src/receivers/attribute-values.js';
 import { DecodeError } from '../../src/receivers/decode-error.js';
 import { decodeJson, decodeProtobuf } from '../../src/receivers/otlp-decoder.js';
 import { otlpSchema } from '../../src/receivers/otlp-schema.js';
@@ -27,17 +28,19 @@ describe('decodeProtobuf', () => {
   });
 
   it('accepts an empty request', () => {
-    expect(decodeProtobuf(new Uint8Array(0))).toEqual({ rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0 });
+    expect(decodeProtobuf(new Uint8Array(0))).toEqual({ rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0, droppedAttributes: 0 });
   });
 
-  it('throws DecodeError for absurdly deep attribute nesting instead of overflowing the stack', () => {
+  it('stores absurdly deep attribute nesting with the depth marker, without overflowing the stack', () => {
     const lengthDelimited = (field: number, bytes: Uint8Array) => protobuf.Writer.create().uint32((field << 3) | 2).bytes(bytes).finish();
     let anyValue: Uint8Array = new Uint8Array(0);
     for (let depth = 0; depth < 1000; depth++) anyValue = lengthDelimited(5, lengthDelimited(1, anyValue)); // array_value.values
     const keyValue = protobuf.Writer.create().uint32((1 << 3) | 2).string('deep').uint32((2 << 3) | 2).bytes(anyValue).finish();
     const span = Buffer.concat([spanBytes(), lengthDelimited(9, keyValue)]);
     const request = lengthDelimited(1, lengthDelimited(2, lengthDelimited(2, span)));
-    expect(() => decodeProtobuf(request)).toThrow(DecodeError);
+    const { rows, truncatedValues } = decodeProtobuf(request);
+    expect(rows[0]!.SpanAttributes.deep).toBe('['.repeat(MAX_NESTING_DEPTH) + DEPTH_MARKER_JSON + ']'.repeat(MAX_NESTING_DEPTH));
+    expect(truncatedValues).toBe(1);
   });
 
   it('throws DecodeError for bytes that are not the message', () => {
@@ -162,7 +165,6 @@ describe('decodeJson (OTLP/JSON)', () => {
     ['a JSON array', '[]', /must be a JSON object/],
     ['a wrongly typed field', JSON.stringify({ resourceSpans: { not: 'an array' } }), /not an OTLP\/JSON ExportTraceServiceRequest/],
     ['a non-integer timestamp', jsonRequest({ traceId: TRACE_ID, spanId: SPAN_ID, name: 'n', startTimeUnixNano: 'soon' }), /startTimeUnixNano/],
-    ['absurdly deep nesting', jsonRequest({ traceId: TRACE_ID, spanId: SPAN_ID, name: 'n', attributes: [{ key: 'k', value: JSON.parse('{"arrayValue":{"values":['.repeat(300) + '{}' + ']}}'.repeat(300)) }] }), /depth/],
     ['two members of a oneof', jsonRequest({ traceId: TRACE_ID, spanId: SPAN_ID, name: 'n', attributes: [{ key: 'k', value: { stringValue: 'a', intValue: 1 } }] }), /oneof/],
   ])('throws DecodeError for %s', (_, text, message) => {
     expect(() => decodeJson(text)).toThrow(DecodeError);

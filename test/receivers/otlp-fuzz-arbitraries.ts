@@ -42,7 +42,8 @@ export function requestObjects(characters: 'well-formed' | 'any' = 'well-formed'
       fc.record({ kvlistValue: fc.record({ values: fc.array(tie('keyValue'), { maxLength: 3 }) }) }),
       fc.constant({}),
     ),
-    keyValue: fc.record({ key: text(unit), value: tie('value') }, { requiredKeys: ['key'] }),
+    // Some keys repeat, for the duplicate and attribute-limit rules.
+    keyValue: fc.record({ key: fc.oneof({ weight: 3, arbitrary: text(unit) }, { weight: 1, arbitrary: fc.constantFrom('dup', 'k') }), value: tie('value') }, { requiredKeys: ['key'] }),
   }));
   const attributes = fc.array(values.keyValue as fc.Arbitrary<Record<string, unknown>>, { maxLength: 4 });
   const id = (bytes: number) => fc.oneof({ weight: 6, arbitrary: fc.uint8Array({ minLength: bytes, maxLength: bytes }) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: bytes + 2 }) });

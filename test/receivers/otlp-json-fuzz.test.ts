@@ -6,7 +6,7 @@ import { encodeObject, expectDecodedOrRefused, FUZZ_SEED, FUZZ_VALUE_LIMIT, requ
 /**
  * The OTLP/JSON decoder (UTF-8 check, JSON.parse, hex ids, ProtoJSON, mapping) against
  * generated input: never a crash or a hang, every refusal a DecodeError (HTTP 400), every
- * accepted request mapped into rows the storage can take. 12,000 inputs in all, seeded.
+ * accepted request mapped into rows the storage can take. 13,000 inputs in all, seeded.
  */
 const options = { maxAttributeValueLength: FUZZ_VALUE_LIMIT };
 const decode = (body: Uint8Array | string) => () => decodeJson(typeof body === 'string' ? Buffer.from(body, 'utf8') : body, options);
@@ -64,6 +64,21 @@ describe('OTLP/JSON decoder fuzzing', () => {
       }),
       { seed: FUZZ_SEED, numRuns: 2000 },
     );
+  });
+
+  it('keeps exactly the attributes the protobuf decoder keeps under tight attribute limits (1,000)', () => {
+    const limits = fc.record({ maxAttributesPerSpan: fc.integer({ min: 0, max: 4 }), maxSpanAttributesBytes: fc.integer({ min: 0, max: 60 }) });
+    let dropped = 0;
+    fc.assert(
+      fc.property(requestObjects('well-formed'), limits, (request, limit) => {
+        const limited = { ...options, ...limit };
+        const fromJson = decodeJson(Buffer.from(toOtlpJson(request)), limited);
+        expect(fromJson).toEqual(decodeProtobuf(encodeObject(request), limited));
+        dropped += fromJson.droppedAttributes;
+      }),
+      { seed: FUZZ_SEED, numRuns: 1000 },
+    );
+    expect(dropped).toBeGreaterThan(200);
   });
 
   it('strings with lone surrogates (escaped in JSON) are accepted and stored as valid Unicode (1,000)', () => {

@@ -171,6 +171,13 @@ const resourceSpansBytes = shuffled(fc.tuple(some(resourceBytes.map((r) => delim
 export const requestBytes = shuffled(fc.tuple(some(resourceSpansBytes.map((r) => delimited(1, r)), 3), some(strayField, 1)).map((groups) => groups.flat()));
 
 export const mapOptions: fc.Arbitrary<MapOptions> = fc.record(
-  { maxAttributeValueLength: fc.integer({ min: 0, max: 24 }), project: fc.constantFrom('', 'header-project'), instanceId: fc.constantFrom('', 'replica-1') },
+  {
+    maxAttributeValueLength: fc.integer({ min: 0, max: 24 }),
+    // Small enough for generated lists (up to 4 entries, 'dup' keys among them) to hit them.
+    maxAttributesPerSpan: fc.integer({ min: 0, max: 4 }),
+    maxSpanAttributesBytes: fc.integer({ min: 0, max: 40 }),
+    project: fc.constantFrom('', 'header-project'),
+    instanceId: fc.constantFrom('', 'replica-1'),
+  },
   { requiredKeys: [] },
 );

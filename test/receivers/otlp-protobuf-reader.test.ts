@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
+import { MAX_NESTING_DEPTH } from '../../src/receivers/attribute-values.js';
 import { DecodeError } from '../../src/receivers/decode-error.js';
 import { decodeProtobufReference as decodeProtobuf } from '../../src/receivers/otlp-decoder.js';
-import { otlpSchema } from '../../src/receivers/otlp-schema.js';
-import { decodeProtobufFast } from '../../src/receivers/span-row-reader.js';
 import type { MapOptions, MappedSpans } from '../../src/receivers/span-mapper.js';
+import { decodeProtobufFast } from '../../src/receivers/span-row-reader.js';
+import { cappedSchema, OTLP_RECURSION_LIMIT } from '../../src/receivers/value-nesting.js';
 import { encodeObject, FUZZ_SEED, lengthPrefixes, mutate, mutations, requestObjects } from './otlp-fuzz-arbitraries.js';
 import { protobufDepthBomb } from './hostile-payloads.js';
 import { encodeRequest, goodProtobufRequest, requestObject, spanObject } from './receiver-test-kit.js';
@@ -147,7 +148,7 @@ describe('decodeProtobufFast matches decodeProtobuf', () => {
     };
     expect(() => expectSame(truncated, {}, refusing('request body is not a protobuf ExportTraceServiceRequest: other'))).toThrow();
     expect(() => expectSame(truncated, {}, refusing('', new Error(describeError(attempt(() => decodeProtobuf(truncated))).message as string)))).toThrow();
-    expect(() => expectSame(truncated, {}, () => ({ rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0 }))).toThrow();
+    expect(() => expectSame(truncated, {}, () => ({ rows: [], rejected: 0, rejectReasons: [], truncatedValues: 0, droppedAttributes: 0 }))).toThrow();
     expect(() => expectSame(good, {}, refusing('x'))).toThrow();
   });
 
@@ -161,7 +162,7 @@ describe('decodeProtobufFast matches decodeProtobuf', () => {
   });
 
   it('decodes nested values with protobufjs types not yet set up (the daemon decodes nothing else)', () => {
-    const keyValueType = otlpSchema().root.lookupType('opentelemetry.proto.common.v1.KeyValue');
+    const keyValueType = cappedSchema().root.lookupType('opentelemetry.proto.common.v1.KeyValue');
     // Back to protobufjs' lazy `decode`, which generates the decoder on first use.
     delete (keyValueType as unknown as { decode?: unknown }).decode;
     expect(Object.hasOwn(keyValueType, 'decode')).toBe(false);
@@ -451,7 +452,8 @@ describe('decodeProtobufFast matches decodeProtobuf', () => {
   it('cuts values at maxAttributeValueLength and counts what the mapper counts', () => {
     const long = 'x'.repeat(40);
     const request = cat(
-      // counted: a valid span's attributes, events and links, and the resource's
+      // counted: a valid span's attributes, events and links, and the resource's (both values
+      // of its duplicate key: the second replaces the first)
       resourceSpans(
         resource(resourceAttribute('r', stringValue(long)), resourceAttribute('r', stringValue(long))),
         scopeSpans(
@@ -474,7 +476,7 @@ describe('decodeProtobufFast matches decodeProtobuf', () => {
       resourceSpans(resource(resourceAttribute('r', stringValue(long))), scopeSpans()),
     );
     for (const maxAttributeValueLength of [undefined, 0, 1, 5, 39, 40, 41]) expectSame(request, { maxAttributeValueLength });
-    expect(decodeProtobufFast(request, { maxAttributeValueLength: 5 }).truncatedValues).toBe(6);
+    expect(decodeProtobufFast(request, { maxAttributeValueLength: 5 }).truncatedValues).toBe(7);
     // a value whose cut would split a surrogate pair, and one that ends like a marker
     const marker = 'ab…[truncated 21 chars]'.padStart(42, 'z');
     for (const value of ['a😀😀😀', '😀😀😀', marker]) {
@@ -482,23 +484,33 @@ describe('decodeProtobufFast matches decodeProtobuf', () => {
     }
   });
 
-  it('caps the depth of nested values and refuses nesting beyond protobufjs recursion limit', () => {
+  it('caps the depth of nested values, however deep, without refusing the request', () => {
     const nestedArray = (levels: number): Uint8Array => {
       let value: Uint8Array = stringValue('core');
       for (let i = 0; i < levels; i++) value = arrayValue(value);
       return value;
     };
-    const outcomes: Outcome[] = [];
-    for (let levels = 0; levels <= 60; levels++) outcomes.push(expectSame(requestWithSpan(spanAttribute('deep', nestedArray(levels))), { maxAttributeValueLength: 100 }));
-    // Both sides of the limit were exercised (accepted shallow, refused deep).
-    expect(outcomes[0]).toBe('accepted');
-    expect(outcomes.at(-1)).toBe('refused');
-    for (const levels of [10, 31, 32, 33, 34, 35, 200]) expectSame(protobufDepthBomb(levels));
-    // In an event's attribute (one level deeper) and in a scope attribute (never rendered).
-    for (let levels = 40; levels <= 50; levels++) {
-      expectSame(requestWithSpan(event(message(3, keyValue('deep', nestedArray(levels))))));
-      expectSame(resourceSpans(scopeSpans(scope(message(3, keyValue('deep', nestedArray(levels)))), span(...validSpanFields()))));
+    const outcomes = new Set<Outcome>();
+    for (let levels = 0; levels <= 60; levels++) outcomes.add(expectSame(requestWithSpan(spanAttribute('deep', nestedArray(levels))), { maxAttributeValueLength: 100 }));
+    for (const levels of [10, 31, 32, 33, 34, 35, 200, 5000]) outcomes.add(expectSame(protobufDepthBomb(levels)));
+    // In an event's attribute (one level deeper, where 32 kvlist levels pass 100 messages) and
+    // in a scope attribute (never rendered).
+    for (const levels of [30, 31, 32, 33, 40, 50, 300]) {
+      outcomes.add(expectSame(requestWithSpan(event(message(3, keyValue('deep', nestedArray(levels)))))));
+      outcomes.add(expectSame(resourceSpans(scopeSpans(scope(message(3, keyValue('deep', nestedArray(levels)))), span(...validSpanFields())))));
     }
+    const deepKvlist = (levels: number): Uint8Array => {
+      let value: Uint8Array = stringValue('core');
+      for (let i = 0; i < levels; i++) value = kvlistValue(keyValue('k', value));
+      return value;
+    };
+    for (const levels of [31, 32, 33, 1000]) outcomes.add(expectSame(requestWithSpan(event(message(3, keyValue('deep', deepKvlist(levels)))))));
+    expect([...outcomes]).toEqual(['accepted']);
+    // What is past the cap is not read at all: not even malformed bytes there fail the request.
+    const garbage = delimited(5, bytes(0xff, 0xff, 0xff));
+    let value: Uint8Array = garbage;
+    for (let i = 0; i < MAX_NESTING_DEPTH; i++) value = arrayValue(value);
+    expect(expectSame(requestWithSpan(spanAttribute('deep', value)))).toBe('accepted');
   });
 
   it('refuses groups nested beyond the recursion limit where protobufjs does', () => {
@@ -508,7 +520,7 @@ describe('decodeProtobufFast matches decodeProtobuf', () => {
       return inner;
     };
     const outcomes = new Set<Outcome>();
-    for (let levels = 90; levels <= 102; levels++) {
+    for (let levels = OTLP_RECURSION_LIMIT - 10; levels <= OTLP_RECURSION_LIMIT + 2; levels++) {
       outcomes.add(expectSame(requestWithSpan(nestedGroups(levels))));
       outcomes.add(expectSame(cat(nestedGroups(levels), requestWithSpan())));
       outcomes.add(expectSame(requestWithSpan(spanAttribute('k', nestedGroups(levels)))));
@@ -550,7 +562,7 @@ const NUM_RUNS = { structured: 3000, mutated: 3000, random: 1500 };
 
 describe('decodeProtobufFast matches decodeProtobuf on generated input', () => {
   it(`structured requests built field by field: any order, repeats, merges, stray fields, odd ids and times (${NUM_RUNS.structured})`, () => {
-    const outcomes = { accepted: 0, refused: 0, rows: 0, rejected: 0 };
+    const outcomes = { accepted: 0, refused: 0, rows: 0, rejected: 0, dropped: 0 };
     fc.assert(
       fc.property(requestBytes, mapOptions, (request, options) => {
         const outcome = expectSame(request, options);
@@ -559,14 +571,16 @@ describe('decodeProtobufFast matches decodeProtobuf on generated input', () => {
           const mapped = decodeProtobuf(request, options);
           outcomes.rows += mapped.rows.length;
           outcomes.rejected += mapped.rejected;
+          outcomes.dropped += mapped.droppedAttributes;
         }
       }),
       { seed: FUZZ_SEED, numRuns: NUM_RUNS.structured },
     );
-    // The generator reaches stored rows, refused spans and refused requests alike.
+    // The generator reaches stored rows, refused spans, dropped attributes and refused requests alike.
     expect(outcomes.accepted).toBeGreaterThan(NUM_RUNS.structured / 2);
     expect(outcomes.rows).toBeGreaterThan(1000);
     expect(outcomes.rejected).toBeGreaterThan(300);
+    expect(outcomes.dropped).toBeGreaterThan(300);
   });
 
   it(`protobufjs-encoded requests, byte-mutated (flips, truncation, insertion, splices, lying lengths) (${NUM_RUNS.mutated})`, () => {

@@ -169,20 +169,20 @@ describe('span mapping (clickhouseexporter shape)', () => {
     });
   });
 
-  it('keeps the first of duplicate attribute keys and odd keys as own properties', () => {
+  it('keeps the last of duplicate attribute keys (in the first one\'s place) and odd keys as own properties', () => {
     const { rows } = mapSpans([
       spanObject({
         attributes: [
           { key: 'dup', value: { stringValue: 'first' } },
-          { key: 'dup', value: { stringValue: 'second' } },
           { key: '__proto__', value: { stringValue: 'p' } },
+          { key: 'dup', value: { stringValue: 'second' } },
           { key: 'constructor', value: { stringValue: 'c' } },
         ],
       }),
     ]);
     const attributes = rows[0]!.SpanAttributes;
     expect(Object.keys(attributes)).toEqual(['dup', '__proto__', 'constructor']);
-    expect(attributes['dup']).toBe('first');
+    expect(attributes['dup']).toBe('second');
     expect(Object.getOwnPropertyDescriptor(attributes, '__proto__')?.value).toBe('p');
     expect(attributes['constructor']).toBe('c');
   });
