@@ -4,7 +4,7 @@ import type { DaemonMetrics } from '../admin/daemon-metrics.js';
 import type { Logger } from '../admin/logger.js';
 
 /** Ordered: each state implies the restrictions of the ones before it. */
-export const MEMORY_STATES = ['ok', 'scoring_shed', 'soft', 'hard'] as const;
+export const MEMORY_STATES = ['ok', 'soft', 'hard'] as const;
 export type MemoryState = (typeof MEMORY_STATES)[number];
 
 export interface MemoryLimiterOptions {
@@ -12,10 +12,8 @@ export interface MemoryLimiterOptions {
   checkIntervalMs: number;
   /** Hard limit: above it ingestion is refused and clients are told to stay away longer. */
   limitBytes: number;
-  /** Soft limit (limit - spike): above it ingestion is refused. */
+  /** Soft limit (limit - spike): above it ingestion is refused and new scoring tasks are shed. */
   softLimitBytes: number;
-  /** Above it new scoring tasks are shed; below the soft limit, so scoring gives way first. */
-  scoringShedBytes: number;
   metrics: Pick<DaemonMetrics, 'memoryLimiterRss' | 'memoryLimiterState'>;
   logger: Logger;
   /** Resident set size in bytes. Default `process.memoryUsage.rss()` (one read of /proc/self/stat). */
@@ -53,7 +51,16 @@ export const HARD_RETRY_AFTER_SECONDS = [3, 5] as const;
  * daemon's memory is also the embedded ClickHouse's and the scorer threads', which no JS heap
  * figure sees. Above the soft limit receivers refuse data with a retryable status so that
  * exporters keep it and retry (back-pressure instead of an OOM kill that loses every
- * unacknowledged request); scoring, which can be recovered or redone, sheds earlier.
+ * unacknowledged request), and new scoring tasks are shed (see `shedScoring`).
+ *
+ * No RSS threshold below the soft limit sheds scoring: RSS is a poor signal of what scoring
+ * holds. After a burst it settles well above the working set (V8 keeps the heap it grew, the
+ * allocator its pages, the embedded ClickHouse its caches) and stays there while the queues
+ * are empty; such a threshold kept scoring shed for 20+ minutes with nothing queued. Scoring
+ * sheds on what it actually holds instead: its queues' tasks and their estimated bytes
+ * (ScoringMemory, `memory_limiter.scoring_limit_mib`). heapUsed after a forced collection
+ * would see through V8's retained heap, but not the scorer threads' or the embedded engine's
+ * memory, and a full collection per decision costs a pause of its own.
  *
  * As the Collector does, it forces a garbage collection above the soft limit (rate-limited),
  * and it also bounds what is admitted but not yet stored (see `refuseIngest`): with an
@@ -62,7 +69,6 @@ export const HARD_RETRY_AFTER_SECONDS = [3, 5] as const;
 export class MemoryLimiter {
   readonly #limitBytes: number;
   readonly #softLimitBytes: number;
-  readonly #scoringShedBytes: number;
   readonly #checkIntervalMs: number;
   readonly #metrics: MemoryLimiterOptions['metrics'];
   readonly #logger: Logger;
@@ -87,18 +93,14 @@ export class MemoryLimiter {
   #episodeRefusedSpans = 0;
 
   constructor(options: MemoryLimiterOptions) {
-    const { limitBytes, softLimitBytes, scoringShedBytes, checkIntervalMs } = options;
+    const { limitBytes, softLimitBytes, checkIntervalMs } = options;
     if (!(limitBytes > 0)) throw new RangeError(`memory limiter limitBytes must be positive, got ${limitBytes}`);
     if (!(softLimitBytes > 0 && softLimitBytes <= limitBytes)) {
       throw new RangeError(`memory limiter softLimitBytes must be in (0, limitBytes], got ${softLimitBytes}`);
     }
-    if (!(scoringShedBytes > 0 && scoringShedBytes <= softLimitBytes)) {
-      throw new RangeError(`memory limiter scoringShedBytes must be in (0, softLimitBytes], got ${scoringShedBytes}`);
-    }
     if (!(checkIntervalMs > 0)) throw new RangeError(`memory limiter checkIntervalMs must be positive, got ${checkIntervalMs}`);
     this.#limitBytes = limitBytes;
     this.#softLimitBytes = softLimitBytes;
-    this.#scoringShedBytes = scoringShedBytes;
     this.#checkIntervalMs = checkIntervalMs;
     this.#metrics = options.metrics;
     this.#logger = options.logger;
@@ -202,7 +204,14 @@ export class MemoryLimiter {
     return low + Math.floor(Math.random() * (high - low + 1));
   }
 
-  /** Whether new scoring tasks should be shed. Reads the last sample only: it is asked once per task. */
+  /**
+   * Whether new scoring tasks should be shed: above the soft limit, where RSS stays even after
+   * the forced collection `check` runs there, so memory is short indeed. Ingestion is refused
+   * then too, so the only new tasks are those of spans admitted just before; holding them
+   * would add to what the refusal is trying to free (and recovery finds them later). Below the
+   * soft limit scoring sheds on its own queues only (ScoringMemory). Reads the last sample
+   * only: it is asked once per task.
+   */
   shedScoring(): boolean {
     return this.#state !== 'ok';
   }
@@ -215,7 +224,6 @@ export class MemoryLimiter {
   #classify(rss: number): MemoryState {
     if (rss > this.#limitBytes) return 'hard';
     if (rss > this.#softLimitBytes) return 'soft';
-    if (rss > this.#scoringShedBytes) return 'scoring_shed';
     return 'ok';
   }
 
@@ -231,9 +239,7 @@ export class MemoryLimiter {
       this.#loggedState = this.#state;
       this.#logger.warn(
         { state: this.#state, rssMiB: mib(this.#rssBytes), ...this.#limitsMiB() },
-        this.#state === 'scoring_shed'
-          ? 'memory above the scoring shed threshold: new scoring tasks are shed'
-          : `memory above the ${this.#state} limit: refusing new spans with a retryable status`,
+        `memory above the ${this.#state} limit: refusing new spans with a retryable status and shedding new scoring tasks`,
       );
       return;
     }
@@ -252,15 +258,12 @@ export class MemoryLimiter {
       this.#episodeRefusedSpans = 0;
       this.#logger.info({ state: this.#state, ...episode }, 'memory back below the limits: accepting spans and scoring them');
     } else {
-      this.#logger.info(
-        { state: this.#state, ...episode },
-        this.#state === 'scoring_shed' ? 'memory back below the soft limit: accepting spans again (scoring still shed)' : 'memory back below the hard limit (still above the soft limit)',
-      );
+      this.#logger.info({ state: this.#state, ...episode }, 'memory back below the hard limit (still above the soft limit)');
     }
   }
 
   #limitsMiB() {
-    return { limitMiB: mib(this.#limitBytes), softLimitMiB: mib(this.#softLimitBytes), scoringShedMiB: mib(this.#scoringShedBytes) };
+    return { limitMiB: mib(this.#limitBytes), softLimitMiB: mib(this.#softLimitBytes) };
   }
 }
 

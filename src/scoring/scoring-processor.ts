@@ -12,39 +12,14 @@ import type { StoredSpanConsumer } from '../pipeline/span-consumer.js';
 import { ScorerPool } from './scorer-pool.js';
 import { ScoringQueue, type ScoringTask } from './scoring-queue.js';
 import { extractScorerArgs, type FieldConventions } from './span-fields.js';
-import { compileFilter, type CompiledFilter } from '../filter/js-filter-compiler.js';
-import { SpanSelector } from './span-selector.js';
-import { PROJECT_ATTRIBUTE } from '../pipeline/project.js';
-import { TraceIdSampler } from './trace-id-sampler.js';
+import { activeRules, emptyCounters, selects, type ActiveRule, type RuleCounters } from './active-rule.js';
+import { ScoringMemory, scoringSpanBytes } from './scoring-memory.js';
 import { TraceRuleScheduler } from './trace-rules/trace-rule-scheduler.js';
 import { createProcessorRecovery } from './recovery/processor-recovery.js';
 import type { RecoveryConfig } from './recovery/recovery-types.js';
 import type { ScoringRecovery } from './recovery/scoring-recovery.js';
 
-/**
- * Live counts for one rule, for the admin API. Tasks are (span, scorer) pairs. A trace rule
- * counts the root spans it looked at, selected, filtered and sampled, one task per scorer per trace.
- */
-export interface RuleCounters {
-  /** Spans the rule looked at. */
-  seen: number;
-  /** Spans its `apply_to` matched. */
-  selected: number;
-  /** Selected spans for which its filter was TRUE (all selected spans when it has none). */
-  filtered: number;
-  /** Filtered spans whose trace the sampler kept. */
-  sampled: number;
-  /** Scorer tasks queued. */
-  enqueued: number;
-  /** Scorer tasks dropped: queue full, shutting down, or left at the drain deadline. */
-  shed: number;
-  /** Outcomes without error (an array-returning scorer yields several per task). */
-  scored: number;
-  /** Outcomes with an error. */
-  errored: number;
-  /** Scorer tasks not run because the scorer was paused or over budget. */
-  skipped: number;
-}
+export type { RuleCounters } from './active-rule.js';
 
 export interface ScoringProcessorOptions {
   rules: RuleSpec[];
@@ -61,7 +36,7 @@ export interface ScoringProcessorOptions {
     DaemonMetrics,
     'scores' | 'scoringShed' | 'scoringQueueDepth' | 'scoreWriteFailures' | 'llmTokens' | 'llmCost' | 'llmCalls' | 'scorerState' | 'scorerSpentToday' | 'scorerSkipped'
   > &
-    Partial<Pick<DaemonMetrics, 'registry'>>;
+    Partial<Pick<DaemonMetrics, 'registry' | 'scoringHeldBytes' | 'scoringRecoveryBacklog' | 'scoringRecoveredSpans' | 'scoringRecoverySkipped'>>;
   /** Counters to continue from, by rule name (a reload carries those of unchanged rules). */
   initialCounters?: Record<string, RuleCounters>;
   /** Where `autoevals` is looked for (autoevals scorers). Default: the working directory, then spanscore's own. */
@@ -71,8 +46,19 @@ export interface ScoringProcessorOptions {
   workers?: number;
   /** Deadline for scorers whose spec has none. Default 10,000 ms (ScorerPool). */
   taskTimeoutMs?: number;
-  /** True while memory is short (the memory limiter): new scoring tasks are shed before ingestion is refused. */
+  /** True while memory is short (the memory limiter, above its soft limit): new scoring tasks are shed. */
   shouldShed?: () => boolean;
+  /**
+   * Estimated bytes the queued and running tasks may hold (their spans and arguments, see
+   * ScoringMemory), all queues together; past it new tasks are shed. Default: unbounded (the
+   * queues' task count only).
+   */
+  maxHeldBytes?: number;
+  /**
+   * This processor is the first of its process (not one a config reload made): recovery then
+   * scores at once the spans this instance stored before it started (see ScoringRecovery).
+   */
+  startsProcess?: boolean;
   /** Heap limit of each worker thread, MiB (`scoring.worker_memory_mib`). Default 256 (ScorerPool). */
   workerMemoryMib?: number;
   /** Extra time per worker call for thread start and module imports. Default 1,000 ms. */
@@ -104,19 +90,6 @@ export interface ScoringProcessorOptions {
 export const DEFAULT_RECOVERY_HOURS = 24;
 export const DEFAULT_MAX_PENDING_TRACES = 100_000;
 
-interface ActiveRule {
-  name: string;
-  scope: RuleSpec['scope'];
-  idleSeconds: number;
-  /** Only spans of this project; undefined = all. */
-  project: string | undefined;
-  scorers: string[];
-  selector: SpanSelector;
-  filter: CompiledFilter | undefined;
-  sampler: TraceIdSampler;
-  counters: RuleCounters;
-}
-
 /**
  * The pipeline stage after storage (an OpenTelemetry SpanProcessor's `onEnd`): picks the stored
  * spans each enabled rule applies to, keeps the sampled traces, and queues one scorer task per
@@ -137,6 +110,7 @@ export class ScoringProcessor implements StoredSpanConsumer {
   readonly #scorerSpecs: ScorerSpec[];
   readonly #recorder: ScoreRecorder;
   readonly #recovery: ScoringRecovery | undefined;
+  readonly #memory: ScoringMemory;
   #pool: ScorerPool | undefined;
   #mainThread: MainThreadScorerRunner | undefined;
   /** The queue in front of each scorer: the pool's shared one, or the scorer's own. */
@@ -147,20 +121,8 @@ export class ScoringProcessor implements StoredSpanConsumer {
     this.#options = options;
     this.#logger = options.logger;
     for (const rule of options.rules) this.#counters.set(rule.name, { ...emptyCounters(), ...options.initialCounters?.[rule.name] });
-    this.#rules = options.rules
-      .filter((rule) => rule.enabled && rule.scorers.length > 0)
-      .map((rule) => ({
-        name: rule.name,
-        scope: rule.scope,
-        idleSeconds: rule.idleSeconds,
-        project: rule.project,
-        scorers: rule.scorers,
-        selector: new SpanSelector(rule.applyTo),
-        filter: rule.filter && compileFilter(rule.filter.expr, options.conventions),
-        sampler: new TraceIdSampler(rule.samplingRate),
-        counters: this.#counters.get(rule.name)!,
-      }))
-      .filter((rule) => rule.selector.selectsAnything && rule.sampler.probability > 0);
+    this.#rules = activeRules(options.rules, options.conventions, this.#counters);
+    this.#memory = new ScoringMemory(options.maxHeldBytes, options.metrics.scoringHeldBytes);
     this.#spanRules = this.#rules.filter((rule) => rule.scope !== 'trace');
     this.#traceRules = this.#rules.filter((rule) => rule.scope === 'trace');
     this.#traces = this.#traceRules.length > 0 ? this.#createTraceScheduler(options, this.#traceRules) : undefined;
@@ -176,6 +138,9 @@ export class ScoringProcessor implements StoredSpanConsumer {
       registry: options.metrics.registry,
       scorerStatuses: () => this.scorerStatuses,
       offer: (task) => this.#state === 'running' && this.#offer(task),
+      busy: () => this.#memory.nearlyFull || options.shouldShed?.() === true,
+      taskBytes: scoringSpanBytes,
+      ...(options.startsProcess === true && options.instanceId !== undefined && { ownInstanceId: options.instanceId }),
     });
   }
 
@@ -194,8 +159,15 @@ export class ScoringProcessor implements StoredSpanConsumer {
     const options = this.#options;
     const workerSpecs = this.#scorerSpecs.filter(runsInWorkers);
     const mainSpecs = this.#scorerSpecs.filter((spec): spec is MainThreadScorerSpec => !runsInWorkers(spec));
-    const onShed = (task: ScoringTask) => (this.#recovery?.taskDone(task), this.#counters.get(task.rule)!.shed++);
-    const common = { metrics: options.metrics, logger: this.#logger, onScored: (task: ScoringTask, outcomes: ScoreOutcome[]) => this.#onScored(task, outcomes), onShed, ...(options.shouldShed && { shouldShed: options.shouldShed }) };
+    const onShed = (task: ScoringTask) => (this.#recovery?.taskDone(task, false), this.#counters.get(task.rule)!.shed++);
+    const common = {
+      metrics: options.metrics,
+      logger: this.#logger,
+      onScored: (task: ScoringTask, outcomes: ScoreOutcome[]) => this.#onScored(task, outcomes),
+      onShed,
+      memory: this.#memory,
+      ...(options.shouldShed && { shouldShed: options.shouldShed }),
+    };
     if (mainSpecs.length > 0) {
       const runner = new MainThreadScorerRunner({ scorers: mainSpecs, metrics: options.metrics, logger: this.#logger, autoevalsResolveFrom: options.autoevalsResolveFrom ?? [process.cwd(), fileURLToPath(import.meta.url)] });
       this.#mainThread = runner;
@@ -302,19 +274,23 @@ export class ScoringProcessor implements StoredSpanConsumer {
   #select(span: SpanRow): void {
     // Built at most once per span, however many rules select it: it is the costly part
     // (attribute JSON parsing), and sharing the object lets a batch clone it once.
-    let args: ScorerArgs | undefined;
+    let taking: ActiveRule[] | undefined;
     for (const rule of this.#spanRules) {
-      if (!selects(rule, span, rule.counters)) continue;
-      if (args === undefined) {
-        try {
-          args = extractScorerArgs(span, this.#options.conventions);
-        } catch (error) {
-          this.#logger.warn({ err: error, traceId: span.TraceId, spanId: span.SpanId }, 'could not read scorer arguments from span');
-          return;
-        }
-      }
+      if (selects(rule, span, rule.counters)) (taking ??= []).push(rule);
+    }
+    if (taking === undefined) return;
+    let args: ScorerArgs;
+    try {
+      args = extractScorerArgs(span, this.#options.conventions);
+    } catch (error) {
+      this.#logger.warn({ err: error, traceId: span.TraceId, spanId: span.SpanId }, 'could not read scorer arguments from span');
+      return;
+    }
+    // The span and its arguments stay in memory until its last task is done: each task holds a share.
+    const bytes = scoringSpanBytes(span) / taking.reduce((sum, rule) => sum + rule.scorers.length, 0);
+    for (const rule of taking) {
       // A refused task is counted through the queue's onShed.
-      for (const scorer of rule.scorers) this.#offer({ span, rule: rule.name, scorer, args });
+      for (const scorer of rule.scorers) this.#offer({ span, rule: rule.name, scorer, args, bytes });
     }
   }
 
@@ -350,7 +326,8 @@ export class ScoringProcessor implements StoredSpanConsumer {
     // A check that finished during shutdown: leave the trace to recovery rather than shed it.
     if (this.#state !== 'running') return;
     const rule = this.#traceRules.find((candidate) => candidate.name === ruleName)!;
-    for (const scorer of rule.scorers) this.#offer({ span: root, rule: rule.name, scorer, args });
+    const bytes = scoringSpanBytes(root) / rule.scorers.length;
+    for (const scorer of rule.scorers) this.#offer({ span: root, rule: rule.name, scorer, args, bytes });
   }
 
   #offer(task: ScoringTask): boolean {
@@ -362,7 +339,7 @@ export class ScoringProcessor implements StoredSpanConsumer {
 
   #onScored(task: ScoringTask, outcomes: ScoreOutcome[]): void {
     const counters = this.#counters.get(task.rule)!;
-    const recovered = this.#recovery?.taskDone(task) ?? false;
+    const recovered = this.#recovery?.taskDone(task, true) ?? false;
     if (outcomes.length === 0) counters.skipped++;
     for (const outcome of outcomes) {
       const failed = outcome.error !== '';
@@ -384,25 +361,4 @@ export class ScoringProcessor implements StoredSpanConsumer {
     }
     return [...specs.values()];
   }
-}
-
-/**
- * Whether a rule takes a span: its project, `apply_to`, filter and sampler, in that order,
- * counting each step passed when given counters. A rule does not see other projects' spans at
- * all: its counters are its project's.
- */
-function selects(rule: ActiveRule, span: SpanRow, counters?: RuleCounters): boolean {
-  if (rule.project !== undefined && rule.project !== span.ResourceAttributes[PROJECT_ATTRIBUTE]) return false;
-  if (counters) counters.seen++;
-  if (!rule.selector.matches(span)) return false;
-  if (counters) counters.selected++;
-  if (rule.filter && !rule.filter.matches(span)) return false;
-  if (counters) counters.filtered++;
-  if (!rule.sampler.shouldSample(span.TraceId)) return false;
-  if (counters) counters.sampled++;
-  return true;
-}
-
-function emptyCounters(): RuleCounters {
-  return { seen: 0, selected: 0, filtered: 0, sampled: 0, enqueued: 0, shed: 0, scored: 0, errored: 0, skipped: 0 };
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../admin/logger.js';
 import type { SpanRow } from '../pipeline/span-row.js';
 import { selfTracer, setSpanError } from '../telemetry/self-tracer.js';
 import type { ScoreOutcome, ScorerArgs } from './scorer-args.js';
+import type { ScoringMemory } from './scoring-memory.js';
 import type { ScorerTask } from './scorer-worker.js';
 
 /** One scorer call waiting to run: (span, rule, scorer). */
@@ -14,6 +15,8 @@ export interface ScoringTask {
   scorer: string;
   /** Shared by every task of the same span (built once), and cloned once per batch. */
   args: ScorerArgs;
+  /** Its share of the memory its span and arguments hold (scoringSpanBytes), counted against the queues' budget. Absent: 0. */
+  bytes?: number;
 }
 
 /** What the queue drains into (ScorerPool). */
@@ -41,10 +44,15 @@ export interface ScoringQueueOptions {
   /** Batches handed to the runner at once. Default `runner.workers * 2`: one running, one ready. */
   maxInFlightBatches?: number;
   /**
-   * Asked on every offer; true sheds the task as if the queue were full (the memory limiter:
-   * scoring gives way before ingestion is refused). Must be cheap.
+   * Asked on every offer; true sheds the task as if the queue were full (the memory limiter,
+   * above its soft limit). Must be cheap.
    */
   shouldShed?: () => boolean;
+  /**
+   * The memory budget of the tasks queued and in flight, shared by the processor's queues: a
+   * task that would take it past its limit is shed as if the queue were full.
+   */
+  memory?: ScoringMemory;
 }
 
 export const DEFAULT_QUEUE_CAPACITY = 10_000;
@@ -73,6 +81,7 @@ export class ScoringQueue {
   readonly #lingerMs: number;
   readonly #maxInFlight: number;
   readonly #shouldShed: (() => boolean) | undefined;
+  readonly #memory: ScoringMemory | undefined;
   /** Batches handed to the runner and not yet delivered; removed when abandoned at drain. */
   readonly #inFlight = new Set<ScoringTask[]>();
   #lingerTimer: NodeJS.Timeout | undefined;
@@ -93,6 +102,7 @@ export class ScoringQueue {
     this.#onScored = options.onScored;
     this.#onShed = options.onShed ?? (() => {});
     this.#shouldShed = options.shouldShed;
+    this.#memory = options.memory;
     this.#metrics = options.metrics;
     this.#metrics.scoringQueueDepth.set({ queue: this.name }, 0);
     this.#logger = options.logger;
@@ -108,12 +118,17 @@ export class ScoringQueue {
     return this.#inFlight.size;
   }
 
-  /** Enqueues a task; false when it was shed (queue full, draining, or memory short). Never blocks. */
+  /**
+   * Enqueues a task; false when it was shed (queue full in tasks or in memory, draining, or
+   * memory short). Never blocks.
+   */
   offer(task: ScoringTask): boolean {
-    if (!this.#accepting || this.#size === this.capacity || this.#shouldShed?.() === true) {
+    const bytes = task.bytes ?? 0;
+    if (!this.#accepting || this.#size === this.capacity || this.#memory?.admits(bytes) === false || this.#shouldShed?.() === true) {
       this.#shed(task);
       return false;
     }
+    this.#memory?.hold(bytes);
     this.#ring[(this.#head + this.#size) % this.capacity] = task;
     this.#size++;
     this.#metrics.scoringQueueDepth.set({ queue: this.name }, this.#size);
@@ -153,7 +168,10 @@ export class ScoringQueue {
     for (const batch of this.#inFlight) left.push(...batch);
     this.#inFlight.clear();
     this.#metrics.scoringQueueDepth.set({ queue: this.name }, 0);
-    for (const task of left) this.#shed(task);
+    for (const task of left) {
+      this.#memory?.release(task.bytes ?? 0);
+      this.#shed(task);
+    }
     if (left.length > 0) {
       const byRule: Record<string, number> = {};
       for (const task of left) byRule[task.rule] = (byRule[task.rule] ?? 0) + 1;
@@ -205,6 +223,7 @@ export class ScoringQueue {
     // Abandoned at the drain deadline: already counted as shed.
     if (!this.#inFlight.delete(batch)) return;
     batch.forEach((task, id) => {
+      this.#memory?.release(task.bytes ?? 0);
       const taskOutcomes = outcomes.get(id) ?? [
         {
           scorer: task.scorer,

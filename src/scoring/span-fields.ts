@@ -1,10 +1,9 @@
 import type { SpanRow } from '../pipeline/span-row.js';
 import type { FieldConventions } from './field-conventions.js';
 import type { ScorerArgs } from './scorer-args.js';
-import { parseAttributeValue } from './span-fields/attribute-value.js';
-import { readIndexedList } from './span-fields/indexed-attributes.js';
+import { readConventionFields } from './span-fields/convention-fields.js';
 import { toScoredSpanView } from './span-fields/scored-span-view.js';
-import { readSpanMetadata } from './span-fields/span-metadata.js';
+import { SpanMetadataCollector } from './span-fields/span-metadata.js';
 
 export { DEFAULT_FIELD_CONVENTIONS, type FieldConventions } from './field-conventions.js';
 export { parseAttributeValue } from './span-fields/attribute-value.js';
@@ -19,14 +18,23 @@ export { durationNsToMs, normaliseStatus, toScoredSpanView } from './span-fields
  * read as a list of objects in place of the key. JSON objects/arrays are parsed; other text
  * stays a string. A field no key provides is `undefined`, never null, so scorers that require
  * `expected` (Levenshtein, NumericDiff) report it as missing.
+ *
+ * Every field comes from ONE pass over the attributes, and each is bounded
+ * (span-fields/extraction-limits): the cost is linear in the span's attributes, whatever they are.
  */
 export function extractScorerArgs(span: SpanRow, conventions: FieldConventions): ScorerArgs {
   const attributes = span.SpanAttributes;
+  const metadata = new SpanMetadataCollector(conventions.metadataPrefix, conventions.metadataAttribute);
+  const fields = readConventionFields(
+    attributes,
+    { input: conventions.input, output: conventions.output, expected: conventions.expected },
+    metadata.scans ? [metadata] : [],
+  );
   return {
-    input: readConventionField(attributes, conventions.input),
-    output: readConventionField(attributes, conventions.output),
-    expected: readConventionField(attributes, conventions.expected),
-    metadata: readSpanMetadata(attributes, conventions.metadataPrefix, conventions.metadataAttribute),
+    input: fields.input,
+    output: fields.output,
+    expected: fields.expected,
+    metadata: metadata.result(attributes),
     span: toScoredSpanView(span),
   };
 }
@@ -36,10 +44,5 @@ export function extractScorerArgs(span: SpanRow, conventions: FieldConventions):
  * indexed form included; undefined when no key is present.
  */
 export function readConventionField(attributes: Record<string, string>, keys: readonly string[]): unknown {
-  for (const key of keys) {
-    if (Object.hasOwn(attributes, key)) return parseAttributeValue(attributes[key]!);
-    const indexed = readIndexedList(attributes, key);
-    if (indexed !== undefined) return indexed;
-  }
-  return undefined;
+  return readConventionFields(attributes, { field: keys }).field;
 }

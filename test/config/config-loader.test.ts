@@ -13,10 +13,10 @@ describe('config loader', () => {
     expect(config.receivers.http).toEqual({ endpoint: '127.0.0.1:4318', maxBodyBytes: 20 * 1024 * 1024, readHeaderTimeoutMs: 10_000, readTimeoutMs: 30_000 });
     expect(config.receivers.maxAttributeValueLength).toBe(65_536);
     // Embedded storage: the engine's memory is the daemon's, so the default limit is 2 GiB.
-    expect(config.memoryLimiter).toEqual({ checkIntervalMs: 500, limitBytes: 2048 * 1024 * 1024, softLimitBytes: 1536 * 1024 * 1024, scoringShedBytes: Math.round(1536 * 1024 * 1024 * 0.8) });
+    expect(config.memoryLimiter).toEqual({ checkIntervalMs: 500, limitBytes: 2048 * 1024 * 1024, softLimitBytes: 1536 * 1024 * 1024, scoringLimitBytes: 512 * 1024 * 1024 });
     const server = parseConfigText('storage:\n  clickhouse:\n    url: http://ch:8123\n', 'f.yaml', {});
     expect(server.memoryLimiter).toMatchObject({ limitBytes: 512 * 1024 * 1024, softLimitBytes: 384 * 1024 * 1024 });
-    expect(config.scoring.recovery).toEqual({ enabled: true, windowMs: 3_600_000, intervalMs: 300_000, minAgeMs: 120_000, maxSpans: 10_000 });
+    expect(config.scoring.recovery).toEqual({ enabled: true, windowMs: 3_600_000, intervalMs: 300_000, minAgeMs: 120_000, maxSpans: 10_000, pageBytes: 4 * 1024 * 1024 });
     expect(config.scoring.workerMemoryMib).toBe(256);
     expect(config.storage!.database).toBe('spanscore');
     expect(config.storage!.embeddedPath).toBe(join(process.cwd(), 'data/x'));

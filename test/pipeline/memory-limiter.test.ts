@@ -13,7 +13,7 @@ interface LogLine {
   peakRssMiB?: number;
 }
 
-/** limit 512, soft 384, scoring shed 307 MiB (the config defaults), with a hand-driven RSS and clock. */
+/** limit 512, soft 384 MiB (the config defaults), with a hand-driven RSS and clock. */
 function newLimiter(options: Partial<MemoryLimiterOptions> = {}) {
   const metrics = new DaemonMetrics({ processMetrics: false });
   const logs: LogLine[] = [];
@@ -23,7 +23,6 @@ function newLimiter(options: Partial<MemoryLimiterOptions> = {}) {
     checkIntervalMs: 500,
     limitBytes: 512 * MIB,
     softLimitBytes: 384 * MIB,
-    scoringShedBytes: 307 * MIB,
     metrics,
     logger,
     rss: () => {
@@ -52,7 +51,7 @@ const WARN = 40;
 const INFO = 30;
 
 describe('MemoryLimiter', () => {
-  it('goes through ok, scoring_shed, soft and hard as RSS rises, with a reason for each refusal', () => {
+  it('goes through ok, soft and hard as RSS rises, with a reason for each refusal', () => {
     const { limiter, probe } = newLimiter();
     const at = (mib: number) => {
       probe.rss = mib * MIB;
@@ -63,9 +62,7 @@ describe('MemoryLimiter', () => {
     expect(limiter.refuseIngest()).toBeUndefined();
     expect(limiter.shedScoring()).toBe(false);
 
-    expect(at(307)).toBe('ok'); // thresholds are exclusive: "above" the limit
-    expect(at(308)).toBe('scoring_shed');
-    expect(limiter.shedScoring()).toBe(true);
+    expect(at(384)).toBe('ok'); // thresholds are exclusive: "above" the limit
     expect(limiter.refuseIngest()).toBeUndefined();
 
     expect(at(400)).toBe('soft');
@@ -82,6 +79,18 @@ describe('MemoryLimiter', () => {
     expect(at(100)).toBe('ok');
     expect(limiter.refuseIngest()).toBeUndefined();
     expect(limiter.shedScoring()).toBe(false);
+  });
+
+  it('does not shed scoring below the soft limit, however long RSS stays high after a burst', () => {
+    const { limiter, probe } = newLimiter();
+    // 80-99% of the soft limit: where RSS settles after a burst (V8 keeps its heap), scoring used to shed.
+    for (const mib of [308, 350, 383]) {
+      probe.rss = mib * MIB;
+      probe.now += 60_000;
+      expect(limiter.check()).toBe('ok');
+      expect(limiter.shedScoring()).toBe(false);
+      expect(limiter.refuseIngest()).toBeUndefined();
+    }
   });
 
   it('asks refused clients to wait 1-2 s above the soft limit and 3-5 s above the hard one', () => {
@@ -122,15 +131,17 @@ describe('MemoryLimiter', () => {
     const { limiter } = newLimiter({ rss: () => probe.rss, now: () => probe.now, gc, minGcIntervalSoftMs: 250, minGcIntervalHardMs: 100 });
     // The first check (in the constructor) collected: 450 -> 350.
     expect(collections).toBe(1);
-    expect(limiter.state).toBe('scoring_shed');
+    expect(limiter.state).toBe('ok');
     expect(limiter.rssBytes).toBe(350 * MIB);
+    // Scoring sheds on RSS only when it stays above the soft limit after a collection.
+    expect(limiter.shedScoring()).toBe(false);
 
     probe.rss = 450 * MIB;
     probe.now += 100;
     expect(limiter.check()).toBe('soft'); // 100 ms after the last one: no collection
     expect(collections).toBe(1);
     probe.now += 150;
-    expect(limiter.check()).toBe('scoring_shed');
+    expect(limiter.check()).toBe('ok');
     expect(collections).toBe(2);
 
     probe.rss = 700 * MIB; // hard: shorter interval
@@ -147,14 +158,14 @@ describe('MemoryLimiter', () => {
 
   it('publishes RSS and a one-hot state gauge', async () => {
     const { limiter, metrics, probe } = newLimiter();
-    expect(await stateGauge(metrics)).toEqual({ ok: 1, scoring_shed: 0, soft: 0, hard: 0 });
+    expect(await stateGauge(metrics)).toEqual({ ok: 1, soft: 0, hard: 0 });
     probe.rss = 450 * MIB;
     limiter.check();
     expect((await metrics.memoryLimiterRss.get()).values[0]!.value).toBe(450 * MIB);
-    expect(await stateGauge(metrics)).toEqual({ ok: 0, scoring_shed: 0, soft: 1, hard: 0 });
+    expect(await stateGauge(metrics)).toEqual({ ok: 0, soft: 1, hard: 0 });
     probe.rss = 513 * MIB;
     limiter.check();
-    expect(await stateGauge(metrics)).toEqual({ ok: 0, scoring_shed: 0, soft: 0, hard: 1 });
+    expect(await stateGauge(metrics)).toEqual({ ok: 0, soft: 0, hard: 1 });
   });
 
   it('refuseIngest samples again when the last sample is a few ms old; shedScoring never samples', () => {
@@ -182,26 +193,24 @@ describe('MemoryLimiter', () => {
       limiter.check();
     };
     at(320);
+    expect(logs).toEqual([]);
     at(400);
     limiter.noteRefused(1000);
-    expect(logs.map((l) => [l.level, l.state])).toEqual([
-      [WARN, 'scoring_shed'],
-      [WARN, 'soft'],
-    ]);
+    expect(logs.map((l) => [l.level, l.state])).toEqual([[WARN, 'soft']]);
     // Refusing brings memory down, accepting brings it back up: no line per swing.
     for (let i = 0; i < 20; i++) {
       at(i % 2 === 0 ? 350 : 390);
       limiter.noteRefused(1000);
     }
-    expect(logs).toHaveLength(2);
+    expect(logs).toHaveLength(1);
 
     at(600);
     expect(logs.at(-1)).toMatchObject({ level: WARN, state: 'hard' });
     at(100);
     at(100, 500);
-    expect(logs).toHaveLength(3);
+    expect(logs).toHaveLength(2);
     at(100, 600); // below for 1.1 s
-    expect(logs).toHaveLength(4);
+    expect(logs).toHaveLength(3);
     expect(logs.at(-1)).toMatchObject({ level: INFO, state: 'ok', refusedSpans: 21_000, peakRssMiB: 600 });
     expect(logs.at(-1)!.msg).toMatch(/back below/);
 
@@ -212,15 +221,15 @@ describe('MemoryLimiter', () => {
 
   it('a drop to a lower but not ok state is reported once it lasts', () => {
     const { limiter, logs, probe } = newLimiter({ quietPeriodMs: 1000 });
-    probe.rss = 400 * MIB;
+    probe.rss = 600 * MIB;
     limiter.check();
-    probe.rss = 320 * MIB;
+    probe.rss = 400 * MIB;
     limiter.check();
     probe.now += 1500;
     limiter.check();
     expect(logs.map((l) => [l.level, l.state])).toEqual([
-      [WARN, 'soft'],
-      [INFO, 'scoring_shed'],
+      [WARN, 'hard'],
+      [INFO, 'soft'],
     ]);
   });
 
@@ -242,7 +251,6 @@ describe('MemoryLimiter', () => {
       checkIntervalMs: 500,
       limitBytes: 1024 ** 4,
       softLimitBytes: 1024 ** 4,
-      scoringShedBytes: 1024 ** 4,
       metrics: new DaemonMetrics({ processMetrics: false }),
       logger: pino({ level: 'silent' }),
     });
@@ -255,7 +263,6 @@ describe('MemoryLimiter', () => {
 
   it('rejects inconsistent limits', () => {
     expect(() => newLimiter({ softLimitBytes: 600 * MIB })).toThrow(/softLimitBytes/);
-    expect(() => newLimiter({ scoringShedBytes: 400 * MIB })).toThrow(/scoringShedBytes/);
     expect(() => newLimiter({ checkIntervalMs: 0 })).toThrow(/checkIntervalMs/);
   });
 });

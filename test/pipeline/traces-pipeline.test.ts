@@ -36,7 +36,6 @@ function setup(options: { immediate?: boolean; maxPendingSpans?: number; rssMiB?
     checkIntervalMs: 100,
     limitBytes: 512 * MIB,
     softLimitBytes: 384 * MIB,
-    scoringShedBytes: 307 * MIB,
     metrics,
     logger: pino({ level: 'silent' }),
     rss: () => probe.rss,

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import type { DaemonMetrics } from '../../admin/daemon-metrics.js';
 import type { Logger } from '../../admin/logger.js';
 import type { ScorerStatus } from '../../llm/scorer-governor.js';
 import type { SpanRow } from '../../pipeline/span-row.js';
@@ -25,6 +26,12 @@ export interface ProcessorParts {
   scorerStatuses: () => Record<string, ScorerStatus>;
   /** Queues a task counted as enqueued for its rule; false when refused. */
   offer: (task: ScoringTask) => boolean;
+  /** See RecoveryHost.busy / taskBytes. */
+  busy: () => boolean;
+  taskBytes: (span: SpanRow) => number;
+  /** Given to the first processor of a process: see ScoringRecoveryOptions.ownInstanceId. */
+  ownInstanceId?: string;
+  metrics: Partial<Pick<DaemonMetrics, 'scoringRecoveryBacklog' | 'scoringRecoveredSpans' | 'scoringRecoverySkipped'>>;
   conventions: FieldConventions;
   logger: Logger;
   /** Where spanscore_scoring_recovered_total goes; none, no counter. */
@@ -43,6 +50,8 @@ export function createProcessorRecovery(parts: ProcessorParts): ScoringRecovery 
     host: {
       queueFor: (scorer) => parts.queues.get(scorer),
       offer: parts.offer,
+      busy: parts.busy,
+      taskBytes: parts.taskBytes,
       scorerAvailable: (scorer) => (parts.scorerStatuses()[scorer]?.state ?? 'active') === 'active',
       settleWrites: () => parts.recorder.settle(),
       writesBacklogged: () => parts.recorder.backlogged,
@@ -51,5 +60,9 @@ export function createProcessorRecovery(parts: ProcessorParts): ScoringRecovery 
     conventions: parts.conventions,
     logger: parts.logger,
     ...(parts.registry && { recovered: recoveredCounter(parts.registry) }),
+    ...(parts.metrics.scoringRecoveredSpans && { recoveredSpans: parts.metrics.scoringRecoveredSpans }),
+    ...(parts.metrics.scoringRecoveryBacklog && { backlog: parts.metrics.scoringRecoveryBacklog }),
+    ...(parts.metrics.scoringRecoverySkipped && { skipped: parts.metrics.scoringRecoverySkipped }),
+    ...(parts.ownInstanceId !== undefined && { ownInstanceId: parts.ownInstanceId }),
   });
 }

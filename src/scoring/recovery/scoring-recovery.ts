@@ -1,33 +1,32 @@
-import { SpanReader } from '../../storage/span-reader.js';
-import { readCandidateSpans } from '../on-demand/backfill-sql.js';
 import type { ScoringTask } from '../scoring-queue.js';
-import { extractScorerArgs } from '../span-fields.js';
-import { findMissingScores, scoredNow, type MissingScores } from './missing-scores-sql.js';
-import type { RecoverableRule, ScoringRecoveryOptions } from './recovery-types.js';
+import { countMissingScores, findMissingScores, type MissingScoresQuery } from './missing-scores-sql.js';
+import { OversizedSpans } from './oversized-spans.js';
+import { RecoveryFeed } from './recovery-feed.js';
+import { RecoveryLedger } from './recovery-ledger.js';
+import { pagesOf } from './recovery-pages.js';
+import { DEFAULT_PAGE_BYTES, type ScoringRecoveryOptions } from './recovery-types.js';
 
 /** Sweeps postponed because ClickHouse did not answer are retried after this, doubling. */
 const RETRY_MS = 5_000;
 const RETRY_MAX_MS = 60_000;
 /** A sweep after lost scores waits at least this, so a burst of losses makes one sweep. */
 const LOSS_DELAY_MS = 1_000;
-/** Spans read back per query while feeding. */
-const READ_CHUNK = 256;
-/**
- * Recovery adds tasks only while its scorer's queue holds fewer than this (and less than half
- * its capacity): recovered tasks then never make the live ones shed, and a live task never
- * waits behind more than a few batches of them.
- */
-const QUEUE_LOW_WATER = 128;
-const ROOM_POLL_MS = 10;
+/** Between a sweep that left a backlog behind and the next one: a breath for live traffic. */
+const CATCH_UP_DELAY_MS = 100;
 /** A sweep feeds for at most max(interval, this); the rest is found again by the next one. */
 const MIN_FEED_MS = 60_000;
-/** Finished tasks noted while one chunk is queued, at most; past it the queues are too busy for recovery. */
-const MAX_FINISHED_NOTED = 100_000;
 const DEFAULT_INITIAL_DELAY_MS = 10_000;
 
 interface RuleStats {
   spans: number;
   scores: number;
+}
+
+/** What one sweep did, for the schedule: whether it could look, and whether it left work it could do. */
+interface SweepOutcome {
+  looked: boolean;
+  /** It stopped at `maxSpans` or before its last page, having queued something: sweep again now. */
+  catchUp: boolean;
 }
 
 /**
@@ -48,13 +47,23 @@ interface RuleStats {
  * `minAgeMs` leaves the live pipeline's work alone in the normal case; it cannot after an
  * outage, when exporters deliver a backlog of spans whose start times are already older than
  * that. So this processor's own tasks in flight (queued, running, or done but not yet
- * written) are known here (`taskQueued` / `taskDone`) and never queued again: each chunk is
- * checked against them and against `scores` just before it is queued.
+ * written) are known here (RecoveryLedger) and never queued again: each page is checked
+ * against them and against `scores` just before it is queued.
  *
- * A sweep runs at start (after `initialDelayMs`), then `intervalMs` after the previous one
- * ended, and soon after the recorder gives scores up (`scoresLost`); sweeps never overlap (a
- * sweep lasts until the tasks it queued have been scored), and none runs while ClickHouse
- * does not answer or score inserts are being retried.
+ * The first processor of a process also knows that its own live pipeline held nothing before
+ * it started: the spans this instance stored until then (`ownInstanceId`) are recovered at
+ * once, by the first sweep, which runs at start; `minAgeMs` still applies to other replicas'.
+ *
+ * Memory: a sweep reads keys and sizes first, then the spans a page at a time (`pageBytes`),
+ * and the next page only once the previous ones' tasks hold at most a page (RecoveryFeed); a
+ * span larger than a page is skipped and reported (OversizedSpans).
+ *
+ * Schedule: a sweep runs at start, then `intervalMs` after the previous one ended, soon after
+ * the recorder gives scores up (`scoresLost`), and right away after a sweep that stopped at
+ * `maxSpans` or before its last page having queued something: a backlog (after a burst, an
+ * outage) is worked off at the pace the queues take it, not `maxSpans` per interval. Sweeps
+ * never overlap (a sweep lasts until the tasks it queued have been scored), and none runs
+ * while ClickHouse does not answer or score inserts are being retried.
  *
  * Spans of every replica are looked at, not only this one's: a replica's instance id may not
  * survive its restart (a new pod name), and then nobody would recover its spans. Replicas
@@ -62,14 +71,10 @@ interface RuleStats {
  */
 export class ScoringRecovery {
   readonly #options: ScoringRecoveryOptions;
-  readonly #reader: SpanReader;
-  readonly #outstanding = new Set<ScoringTask>();
-  /** Every task of this processor in the queues or scorers (live and recovered), by taskKey. */
-  readonly #inFlight = new Map<string, number>();
-  /** The tasks counted in #inFlight: one shed as it is offered never was. */
-  readonly #counted = new WeakSet<ScoringTask>();
-  /** While a chunk is checked and queued: keys of tasks finished meanwhile (scored, maybe unwritten). */
-  #finishedMeanwhile: Set<string> | undefined;
+  readonly #pageBytes: number;
+  readonly #ledger: RecoveryLedger;
+  readonly #feed: RecoveryFeed;
+  readonly #oversized: OversizedSpans;
   #idleWaiters: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -79,24 +84,38 @@ export class ScoringRecovery {
   #sweeping = false;
   #started = false;
   #stopped = false;
+  /** Spans of this instance started before this (ns) were stored by an earlier process; set at start. */
+  #ownBeforeNs: string | undefined;
   /** Rotates which rule goes first, so one with a big backlog cannot starve the others. */
   #firstRule = 0;
+  /** Spans lacking scores the current (or last) sweep found, less those recovered since. */
+  #backlog = 0;
 
   constructor(options: ScoringRecoveryOptions) {
     this.#options = options;
-    this.#reader = new SpanReader(options.storage);
+    this.#pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
+    this.#ledger = new RecoveryLedger((span) => {
+      if (span.scored) {
+        options.recoveredSpans?.inc({ rule: span.rule });
+        this.#setBacklog(this.#backlog - 1);
+      }
+      if (this.#ledger.outstanding === 0) this.#wakeIdleWaiters();
+    });
+    this.#feed = new RecoveryFeed(options, this.#ledger, () => this.#stopped);
+    this.#oversized = new OversizedSpans(options.logger, options.skipped);
   }
 
   /** Tasks queued by recovery and not yet scored or shed. */
   get outstanding(): number {
-    return this.#outstanding.size;
+    return this.#ledger.outstanding;
   }
 
   start(): void {
     if (this.#started || this.#stopped) return;
     this.#started = true;
-    const delay = this.#options.initialDelayMs ?? Math.min(DEFAULT_INITIAL_DELAY_MS, this.#options.intervalMs);
-    this.#schedule(Date.now() + delay);
+    if (this.#options.ownInstanceId !== undefined) this.#ownBeforeNs = msToNs(Date.now());
+    const defaultDelay = this.#options.ownInstanceId !== undefined ? 0 : Math.min(DEFAULT_INITIAL_DELAY_MS, this.#options.intervalMs);
+    this.#schedule(Date.now() + (this.#options.initialDelayMs ?? defaultDelay));
   }
 
   /** No sweep from now on; one under way stops feeding. Queued tasks are the processor's to drain. */
@@ -104,6 +123,7 @@ export class ScoringRecovery {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#ledger.release();
     this.#wakeIdleWaiters();
   }
 
@@ -125,23 +145,12 @@ export class ScoringRecovery {
 
   /** A task (live or recovered) entered a queue. Called for every task: O(1). */
   taskQueued(task: ScoringTask): void {
-    const key = taskKey(task.span.TraceId, task.span.SpanId, task.scorer, task.rule);
-    this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1);
-    this.#counted.add(task);
+    this.#ledger.taskQueued(task);
   }
 
-  /** A task left the queues (scored or shed); true when recovery had queued it. */
-  taskDone(task: ScoringTask): boolean {
-    if (this.#counted.delete(task)) {
-      const key = taskKey(task.span.TraceId, task.span.SpanId, task.scorer, task.rule);
-      const count = this.#inFlight.get(key) ?? 0;
-      if (count <= 1) this.#inFlight.delete(key);
-      else this.#inFlight.set(key, count - 1);
-      this.#finishedMeanwhile?.add(key);
-    }
-    if (this.#outstanding.size === 0 || !this.#outstanding.delete(task)) return false;
-    if (this.#outstanding.size === 0) this.#wakeIdleWaiters();
-    return true;
+  /** A task left the queues, scored or shed; true when recovery had queued it. */
+  taskDone(task: ScoringTask, scored = true): boolean {
+    return this.#ledger.taskDone(task, scored);
   }
 
   /** Runs one sweep now (unless one is under way) and resolves when it has ended. */
@@ -169,10 +178,11 @@ export class ScoringRecovery {
     this.#sweeping = true;
     let next: number;
     try {
-      const swept = await this.#run();
-      if (swept) {
+      const outcome = await this.#run();
+      if (outcome.looked) {
         this.#retryMs = RETRY_MS;
-        next = Math.min(Date.now() + this.#options.intervalMs, this.#wantedAt ?? Number.POSITIVE_INFINITY);
+        const regular = outcome.catchUp ? Date.now() + CATCH_UP_DELAY_MS : Date.now() + this.#options.intervalMs;
+        next = Math.min(regular, this.#wantedAt ?? Number.POSITIVE_INFINITY);
       } else {
         next = this.#retryLater();
       }
@@ -192,138 +202,92 @@ export class ScoringRecovery {
     return next;
   }
 
-  /** One sweep; false when it could not look (ClickHouse down, score writes failing). */
-  async #run(): Promise<boolean> {
+  /** One sweep. */
+  async #run(): Promise<SweepOutcome> {
     const { host, storage, logger } = this.#options;
     // Scores the recorder is retrying would look missing; it writes or reports them soon.
-    if (host.writesBacklogged()) return false;
+    if (host.writesBacklogged()) return { looked: false, catchUp: false };
     if (storage.ping !== undefined && !(await storage.ping.call(storage))) {
       logger.debug('ClickHouse does not answer; scoring recovery postponed');
-      return false;
+      return { looked: false, catchUp: false };
     }
     // Scored before this sweep is in ClickHouse before it looks, not counted as missing.
     await host.settleWrites();
     const startedAt = Date.now();
+    const deadline = startedAt + Math.max(this.#options.intervalMs, MIN_FEED_MS);
     const stats = new Map<string, RuleStats>();
     const rules = this.#options.rules;
     const order = rules.map((_, index) => rules[(index + this.#firstRule) % rules.length]!);
     this.#firstRule = (this.#firstRule + 1) % Math.max(1, rules.length);
     let budget = this.#options.maxSpans;
+    this.#setBacklog(0);
+    let found = 0;
+    let limited = false;
+    let cut = false;
     for (const [index, rule] of order.entries()) {
-      if (this.#stopped || budget <= 0) break;
+      if (this.#stopped) break;
       const scorers = rule.scorers.filter((scorer) => host.scorerAvailable(scorer) && host.queueFor(scorer) !== undefined);
       if (scorers.length === 0) continue;
-      // An even share of what is left; what a rule does not use goes to the ones after it.
-      const limit = Math.ceil(budget / (order.length - index));
-      const found = await findMissingScores(storage, {
+      const query: Omit<MissingScoresQuery, 'limit'> = {
         rule: rule.spec,
         scorers,
         conventions: this.#options.conventions,
         fromNs: msToNs(startedAt - this.#options.windowMs),
         toNs: msToNs(startedAt - this.#options.minAgeMs),
-        limit,
-      });
-      budget -= found.length;
-      if (found.length > 0) await this.#feed(rule, found, stats, startedAt + Math.max(this.#options.intervalMs, MIN_FEED_MS));
+        ...(this.#ownBeforeNs !== undefined && { own: { instanceId: this.#options.ownInstanceId!, beforeNs: this.#ownBeforeNs } }),
+        pageBytes: this.#pageBytes,
+      };
+      // An even share of what is left; what a rule does not use goes to the ones after it.
+      const limit = Math.ceil(budget / (order.length - index));
+      const candidates = limit > 0 ? await findMissingScores(storage, { ...query, limit }) : [];
+      const { pages, tooBig } = pagesOf(candidates, this.#pageBytes);
+      const fitting = candidates.length - tooBig.length;
+      budget -= fitting;
+      const ruleBacklog = candidates.length >= limit ? await countMissingScores(storage, query) : fitting;
+      limited ||= candidates.length >= limit;
+      found += ruleBacklog;
+      this.#setBacklog(this.#backlog + ruleBacklog);
+      if (tooBig.length > 0) this.#oversized.report(rule.spec.name, tooBig, this.#pageBytes);
+      if (pages.length === 0) continue;
+      const fed = await this.#feed.feed(rule, pages, deadline, this.#pageBytes);
+      cut ||= fed.cut;
+      if (fed.spans > 0) {
+        const ruleStats = stats.get(rule.spec.name) ?? { spans: 0, scores: 0 };
+        ruleStats.spans += fed.spans;
+        ruleStats.scores += fed.scores;
+        stats.set(rule.spec.name, ruleStats);
+      }
     }
     if (this.#wantedAt !== undefined && this.#wantedAt <= startedAt) this.#wantedAt = undefined;
     if (stats.size === 0) {
-      logger.debug({ durationMs: Date.now() - startedAt }, 'scoring recovery: nothing to recover');
-      return true;
+      logger.debug({ durationMs: Date.now() - startedAt, backlog: found }, 'scoring recovery: nothing to recover');
+      return { looked: true, catchUp: false };
     }
     await this.#whenIdle();
     const scores = [...stats.values()].reduce((sum, rule) => sum + rule.scores, 0);
     const spans = [...stats.values()].reduce((sum, rule) => sum + rule.spans, 0);
-    logger.info({ rules: Object.fromEntries(stats), spans, scores, durationMs: Date.now() - startedAt, capped: budget <= 0 }, `scoring recovery: scored ${scores} missing score(s) of ${spans} span(s)`);
-    return true;
+    const catchUp = (limited || cut) && !this.#stopped;
+    logger.info(
+      { rules: Object.fromEntries(stats), spans, scores, found, backlog: this.#backlog, durationMs: Date.now() - startedAt, capped: limited, again: catchUp },
+      `scoring recovery: scored ${scores} missing score(s) of ${spans} span(s)`,
+    );
+    return { looked: true, catchUp };
   }
 
-  async #feed(rule: RecoverableRule, found: MissingScores[], stats: Map<string, RuleStats>, deadline: number): Promise<void> {
-    const { host, logger, storage } = this.#options;
-    const name = rule.spec.name;
-    let disagreed = 0;
-    try {
-      for (let offset = 0; offset < found.length; offset += READ_CHUNK) {
-        const chunk = found.slice(offset, offset + READ_CHUNK);
-        // From here every task that finishes is noted, so a score recorded after the
-        // settle below but not yet written is not taken for a missing one.
-        const finished = new Set<string>();
-        this.#finishedMeanwhile = finished;
-        const spans = await readCandidateSpans(this.#reader, chunk.map((candidate) => ({ ...candidate, scored: false })));
-        await host.settleWrites();
-        const scored = await scoredNow(storage, name, rule.scorers, chunk);
-        const missing = new Map(chunk.map((candidate) => [`${candidate.traceId}/${candidate.spanId}`, candidate.missing]));
-        for (const span of spans) {
-          if (this.#stopped) return;
-          // rule-sql means what the live selection means; should they ever differ, the live one decides.
-          if (!rule.selects(span)) {
-            disagreed++;
-            continue;
-          }
-          const scorers = (missing.get(`${span.TraceId}/${span.SpanId}`) ?? []).filter((scorer) => !scored.has(`${span.TraceId}/${span.SpanId}/${scorer}`));
-          if (scorers.length === 0) continue;
-          let args;
-          try {
-            args = extractScorerArgs(span, this.#options.conventions);
-          } catch (error) {
-            logger.warn({ err: error, traceId: span.TraceId, spanId: span.SpanId }, 'could not read scorer arguments from span');
-            continue;
-          }
-          let queued = 0;
-          for (const scorer of scorers) {
-            if (!(await this.#room(scorer, deadline)) || finished.size > MAX_FINISHED_NOTED) {
-              logger.info({ rule: name }, 'scoring recovery: queues stayed busy; the rest waits for the next sweep');
-              return;
-            }
-            const key = taskKey(span.TraceId, span.SpanId, scorer, name);
-            if (this.#inFlight.has(key) || finished.has(key)) continue;
-            const task: ScoringTask = { span, rule: name, scorer, args };
-            // Before offering: a refused task is reported (taskDone) from within `offer`.
-            this.#outstanding.add(task);
-            if (!host.offer(task)) {
-              this.taskDone(task);
-              continue;
-            }
-            queued++;
-            this.#options.recovered?.inc({ rule: name });
-          }
-          if (queued === 0) continue;
-          const ruleStats = stats.get(name) ?? { spans: 0, scores: 0 };
-          ruleStats.spans++;
-          ruleStats.scores += queued;
-          stats.set(name, ruleStats);
-        }
-      }
-    } finally {
-      this.#finishedMeanwhile = undefined;
-      if (disagreed > 0) logger.warn({ rule: name, spans: disagreed }, 'scoring recovery: spans the SQL selection took but the live one does not; not scored');
-    }
-  }
-
-  /** Waits until the scorer's queue has room for recovery; false when stopped or past the deadline. */
-  async #room(scorer: string, deadline: number): Promise<boolean> {
-    const queue = this.#options.host.queueFor(scorer);
-    if (queue === undefined) return false;
-    const limit = Math.min(QUEUE_LOW_WATER, queue.capacity / 2);
-    while (queue.depth >= limit) {
-      if (this.#stopped || Date.now() > deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, ROOM_POLL_MS));
-    }
-    return !this.#stopped;
+  /** The gauge follows the sweep: what it found, then down as spans are recovered. */
+  #setBacklog(spans: number): void {
+    this.#backlog = Math.max(0, spans);
+    if (!this.#stopped) this.#options.backlog?.set(this.#backlog);
   }
 
   #whenIdle(): Promise<void> {
-    if (this.#outstanding.size === 0 || this.#stopped) return Promise.resolve();
+    if (this.#ledger.outstanding === 0 || this.#stopped) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   #wakeIdleWaiters(): void {
     for (const wake of this.#idleWaiters.splice(0)) wake();
   }
-}
-
-function taskKey(traceId: string, spanId: string, scorer: string, rule: string): string {
-  return `${traceId}/${spanId}/${scorer}/${rule}`;
 }
 
 function msToNs(ms: number): string {

@@ -1,5 +1,19 @@
 import { parseAttributeValue } from './attribute-value.js';
-import { buildDottedKeyTree, isIndex, type DottedEntry } from './dotted-key-tree.js';
+import { buildDottedKeyTree, isIndex } from './dotted-key-tree.js';
+import { MAX_INDEXED_ELEMENTS, MAX_INDEXED_FIELDS } from './extraction-limits.js';
+import { scanPrefixes, type PrefixSink } from './prefix-scan.js';
+
+/** One attribute under an index: `gen_ai.prompt.3.tool_calls.0.name` is (3, `tool_calls.0.name`). */
+interface IndexedField {
+  index: number;
+  rest: string;
+  text: string;
+}
+
+export interface IndexedListLimits {
+  elements: number;
+  fields: number;
+}
 
 /**
  * Reads a list that an instrumentation flattened into indexed attributes, as OpenLLMetry does
@@ -8,20 +22,81 @@ import { buildDottedKeyTree, isIndex, type DottedEntry } from './dotted-key-tree
  *
  * Every field under an index is kept (not only role/content: `finish_reason`, `tool_calls.0.name`
  * nest the same way), each value parsed like any attribute. Elements are ordered by index and
- * gaps are closed (indices 0 and 2 give a two-element list). Returns undefined when `key` has no
- * indexed attributes, so the caller can move on to the next convention.
+ * gaps are closed (indices 0 and 2 give a two-element list). At most `limits.elements` elements
+ * and `limits.fields` attributes are read, the lowest indices first (within an index, in
+ * attribute order), so a span with a million indexed keys costs a bounded list, not a million.
+ *
+ * A sink for scanPrefixes: it sees only the keys under `key.` (callers read several fields
+ * from one pass over the attributes), and holds at most twice the field limit at any time.
  */
-export function readIndexedList(attributes: Record<string, string>, key: string): unknown[] | undefined {
-  const prefix = `${key}.`;
-  const fieldsByIndex = new Map<number, DottedEntry[]>();
-  for (const [attributeKey, text] of Object.entries(attributes)) {
-    if (!attributeKey.startsWith(prefix)) continue;
-    const [index, ...path] = attributeKey.slice(prefix.length).split('.');
-    if (index === undefined || !isIndex(index) || path.length === 0) continue;
-    const fields = fieldsByIndex.get(Number(index)) ?? [];
-    fields.push({ path, value: parseAttributeValue(text) });
-    fieldsByIndex.set(Number(index), fields);
+export class IndexedListCollector implements PrefixSink {
+  readonly prefix: string;
+  readonly #limits: IndexedListLimits;
+  #fields: IndexedField[] = [];
+  /**
+   * Fields at or above this index cannot make the list any more: once a compaction dropped a
+   * field, every later one at its index or above ranks after it (same index, later in the
+   * attributes; or a higher index), so it would be dropped as well.
+   */
+  #below = Number.POSITIVE_INFINITY;
+
+  constructor(key: string, limits: IndexedListLimits = { elements: MAX_INDEXED_ELEMENTS, fields: MAX_INDEXED_FIELDS }) {
+    this.prefix = `${key}.`;
+    this.#limits = limits;
   }
-  if (fieldsByIndex.size === 0) return undefined;
-  return [...fieldsByIndex.entries()].sort(([a], [b]) => a - b).map(([, fields]) => buildDottedKeyTree(fields));
+
+  take(key: string, text: string): void {
+    const start = this.prefix.length;
+    const dot = key.indexOf('.', start);
+    // `gen_ai.prompt.3` alone names no field of element 3; `gen_ai.prompt.model` no element.
+    if (dot === -1) return;
+    const segment = key.slice(start, dot);
+    if (!isIndex(segment)) return;
+    const index = Number(segment);
+    if (index >= this.#below) return;
+    this.#fields.push({ index, rest: key.slice(dot + 1), text });
+    if (this.#fields.length >= 2 * this.#limits.fields) this.#compact();
+  }
+
+  /** The list, or undefined when no indexed attribute was seen (the caller tries its next key). */
+  result(): unknown[] | undefined {
+    if (this.#fields.length === 0) return undefined;
+    this.#compact();
+    const list: unknown[] = [];
+    let start = 0;
+    while (start < this.#fields.length) {
+      const index = this.#fields[start]!.index;
+      let end = start;
+      while (end < this.#fields.length && this.#fields[end]!.index === index) end++;
+      const element = this.#fields.slice(start, end).map((field) => ({ path: field.rest.split('.'), value: parseAttributeValue(field.text) }));
+      list.push(buildDottedKeyTree(element));
+      start = end;
+    }
+    return list;
+  }
+
+  /** Sorts by index (stable: attribute order within one) and keeps what fits the limits. */
+  #compact(): void {
+    const fields = this.#fields;
+    fields.sort((a, b) => a.index - b.index);
+    let kept = 0;
+    let elements = 0;
+    while (kept < fields.length && kept < this.#limits.fields) {
+      if (kept === 0 || fields[kept]!.index !== fields[kept - 1]!.index) {
+        if (elements === this.#limits.elements) break;
+        elements++;
+      }
+      kept++;
+    }
+    if (kept === fields.length) return;
+    this.#below = Math.min(this.#below, fields[kept]!.index);
+    fields.length = kept;
+  }
+}
+
+/** The indexed list under `key` (see IndexedListCollector), or undefined when there is none. */
+export function readIndexedList(attributes: Record<string, string>, key: string): unknown[] | undefined {
+  const collector = new IndexedListCollector(key);
+  scanPrefixes(attributes, [collector]);
+  return collector.result();
 }

@@ -1,6 +1,8 @@
 import { parseAttributeValue } from './attribute-value.js';
 import { buildDottedKeyTree, type DottedEntry } from './dotted-key-tree.js';
+import { MAX_METADATA_KEYS } from './extraction-limits.js';
 import { isPlainRecord, setOwnProperty } from './own-property.js';
+import { scanPrefixes, type PrefixSink } from './prefix-scan.js';
 
 /**
  * A span's metadata for scorers, from two sources:
@@ -10,26 +12,45 @@ import { isPlainRecord, setOwnProperty } from './own-property.js';
  *   are the more specific, per-key statement, so they win over a bulk JSON blob).
  * A metadata attribute that is not a JSON object (an array, plain text) has no keys to merge and is
  * ignored; scorers still see it in `span.attributes`. An empty prefix/attribute name disables that source.
+ * At most MAX_METADATA_KEYS prefixed attributes are read, the first in attribute order.
+ *
+ * A sink for scanPrefixes, so that metadata is read in the same pass over the attributes as
+ * the other fields; `readSpanMetadata` does the pass itself.
  */
-export function readSpanMetadata(
-  attributes: Record<string, string>,
-  metadataPrefix: string,
-  metadataAttribute: string,
-): Record<string, unknown> {
-  const rawBase =
-    metadataAttribute !== '' && Object.hasOwn(attributes, metadataAttribute)
-      ? parseAttributeValue(attributes[metadataAttribute]!)
-      : undefined;
-  const base = isPlainRecord(rawBase) ? rawBase : {};
-  if (metadataPrefix === '') return base;
+export class SpanMetadataCollector implements PrefixSink {
+  readonly prefix: string;
+  readonly #metadataAttribute: string;
+  readonly #maxKeys: number;
+  readonly #prefixed: DottedEntry[] = [];
 
-  const prefixed: DottedEntry[] = [];
-  for (const [key, text] of Object.entries(attributes)) {
-    if (key.startsWith(metadataPrefix) && key.length > metadataPrefix.length) {
-      prefixed.push({ path: key.slice(metadataPrefix.length).split('.'), value: parseAttributeValue(text) });
-    }
+  constructor(metadataPrefix: string, metadataAttribute: string, maxKeys = MAX_METADATA_KEYS) {
+    this.prefix = metadataPrefix;
+    this.#metadataAttribute = metadataAttribute;
+    this.#maxKeys = maxKeys;
   }
-  return prefixed.length === 0 ? base : mergeOverriding(base, buildDottedKeyTree(prefixed));
+
+  /** False when the prefix source is off: then the collector need not be scanned for. */
+  get scans(): boolean {
+    return this.prefix !== '';
+  }
+
+  take(key: string, text: string): void {
+    if (key.length === this.prefix.length || this.#prefixed.length >= this.#maxKeys) return;
+    this.#prefixed.push({ path: key.slice(this.prefix.length).split('.'), value: parseAttributeValue(text) });
+  }
+
+  result(attributes: Record<string, string>): Record<string, unknown> {
+    const name = this.#metadataAttribute;
+    const rawBase = name !== '' && Object.hasOwn(attributes, name) ? parseAttributeValue(attributes[name]!) : undefined;
+    const base = isPlainRecord(rawBase) ? rawBase : {};
+    return this.#prefixed.length === 0 ? base : mergeOverriding(base, buildDottedKeyTree(this.#prefixed));
+  }
+}
+
+export function readSpanMetadata(attributes: Record<string, string>, metadataPrefix: string, metadataAttribute: string): Record<string, unknown> {
+  const collector = new SpanMetadataCollector(metadataPrefix, metadataAttribute);
+  if (collector.scans) scanPrefixes(attributes, [collector]);
+  return collector.result(attributes);
 }
 
 /** Deep merge of records; on any other clash `override`'s value wins. Neither input is modified. */
