@@ -3,6 +3,7 @@ import { inferTypes, type StaticType } from './filter-static-types.js';
 import type { FieldConventions } from '../scoring/field-conventions.js';
 import { SqlContext, type SqlParams } from './clickhouse-sql-context.js';
 import { fieldSql, jsonValueSql } from './clickhouse-field-sql.js';
+import { connectiveOperandsSql, isStringValue, stringInListSql } from './clickhouse-string-sets.js';
 import {
   NULL_BOOL,
   NULL_NUMBER,
@@ -81,7 +82,7 @@ class ClickHouseFilterCompiler {
         return { type: 'bool', sql: notSql(boolSql(this.compile(expr.operand))) };
       case 'and':
       case 'or':
-        return { type: 'bool', sql: logicSql(expr.kind, expr.operands.map((operand) => boolSql(this.compile(operand)))) };
+        return { type: 'bool', sql: logicSql(expr.kind, connectiveOperandsSql(ctx, expr.kind, expr.operands, (operand) => this.compile(operand))) };
       case 'negate':
         return { type: 'number', sql: negateSql(this.number(expr.operand)) };
       case 'arithmetic':
@@ -91,11 +92,13 @@ class ClickHouseFilterCompiler {
       case 'is_null':
         return { type: 'bool', sql: isNullSql(this.compile(expr.operand), expr.negated) };
       case 'in': {
+        const operand = this.compile(expr.operand);
+        if (isStringValue(operand)) {
+          const sql = stringInListSql(ctx, operand, expr.list, (item) => this.compile(item));
+          return { type: 'bool', sql: expr.negated ? notSql(sql) : sql };
+        }
         const list = expr.list.map((item) => this.compile(item));
-        const sql = withView(ctx, this.compile(expr.operand), (view) => {
-          const operand = view.value;
-          return logicSql('or', list.map((item) => compareSql(ctx, '=', operand, item)));
-        });
+        const sql = withView(ctx, operand, (view) => logicSql('or', list.map((item) => compareSql(ctx, '=', view.value, item))));
         return { type: 'bool', sql: expr.negated ? notSql(sql) : sql };
       }
       case 'between': {

@@ -10,7 +10,7 @@
  * text, and it only writes names it made from the validated prefix and a counter.
  */
 
-export type SqlParams = Record<string, string | number | boolean>;
+export type SqlParams = Record<string, string | number | boolean | readonly string[]>;
 
 /** A valid ClickHouse identifier made of ASCII letters, digits and `_`, not starting with a digit. */
 const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,30}$/;
@@ -20,7 +20,7 @@ const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,30}$/;
  * lambda variable, a parameter, a number, NULL, or the placeholder of an enclosing `let` (which
  * counts its own uses after substitution, so repeating it here is accounted for there).
  */
-const ATOMIC = /^(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z0-9_]+:[A-Za-z0-9]+\}|-?[0-9]+|NULL|\u0000[0-9]+\u0000)$/;
+const ATOMIC = /^(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z0-9_]+:[A-Za-z0-9()]+\}|-?[0-9]+|NULL|\u0000[0-9]+\u0000)$/;
 
 /**
  * Stands for a bound value while its consumer is being built. NUL never occurs in generated SQL
@@ -53,6 +53,11 @@ export class SqlContext {
       this.#stringParams.set(value, name);
     }
     return `{${name}:String}`;
+  }
+
+  /** An `Array(String)` parameter (IN lists); never shared, each list is its own. */
+  stringArray(values: readonly string[]): string {
+    return `{${this.#newParam([...values])}:Array(String)}`;
   }
 
   /**
@@ -108,7 +113,7 @@ export class SqlContext {
     return bind(0, []);
   }
 
-  #newParam(value: string): string {
+  #newParam(value: string | string[]): string {
     const name = `${this.#prefix}${this.#nextParam++}`;
     this.params[name] = value;
     return name;

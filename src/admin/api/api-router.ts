@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SpanscoreConfig } from '../../config/spanscore-config.js';
 import type { Logger } from '../logger.js';
 import type { AdminContext } from './admin-context.js';
-import { readJsonBody } from './api-body.js';
+import { MAX_BODY_BYTES, readJsonBody } from './api-body.js';
 import { ApiError } from './api-error.js';
 import { StorageDisabledError } from '../../storage/no-storage.js';
 import { RequestAuth } from './request-auth.js';
@@ -27,6 +28,8 @@ export interface ApiRoute {
   /** Below the API prefix, with `:name` segments, e.g. `/jobs/:id`. */
   path: string;
   handler: (call: ApiCall) => Promise<ApiResult>;
+  /** Largest body accepted, when not MAX_BODY_BYTES (the endpoints taking a filter, whose limit is configured). */
+  maxBodyBytes?: (config: SpanscoreConfig) => number;
 }
 
 /** Where the API lives on the admin endpoint. */
@@ -78,7 +81,8 @@ export class ApiRouter {
         allowed.push(route.method);
         continue;
       }
-      return route.handler({ ctx: this.ctx, auth, params, query: url.searchParams, body: () => readJsonBody(req) });
+      const bodyLimit = route.maxBodyBytes?.(this.ctx.config()) ?? MAX_BODY_BYTES;
+      return route.handler({ ctx: this.ctx, auth, params, query: url.searchParams, body: () => readJsonBody(req, bodyLimit) });
     }
     if (allowed.length > 0) {
       throw new ApiError(405, 'METHOD_NOT_ALLOWED', `method ${req.method} not allowed on ${url.pathname}: use ${allowed.join(', ')}`, undefined, {

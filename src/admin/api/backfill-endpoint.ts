@@ -3,6 +3,7 @@ import { parseRuleFilter } from '../../config/rule-filter.js';
 import type { BackfillRequest } from '../../scoring/on-demand/on-demand-scoring.js';
 import { invalidArgument, notFound, parseOrThrow, refusingBadArguments } from './api-error.js';
 import type { ApiCall, ApiResult, ApiRoute } from './api-router.js';
+import { checkFilterSize, filterBodyLimit } from './filter-size.js';
 import { findRule, ruleProject, scorersOf } from './rule-lookup.js';
 import { lookBackMs, nsBeforeNow, timePointNs } from './time-range.js';
 
@@ -41,11 +42,12 @@ export function backfillRoutes(): ApiRoute[] {
     const config = call.ctx.config();
     const cap = config.admin.backfillMaxSpans;
     if (body.limit > cap) throw invalidArgument('limit', `${body.limit} is over the cap of ${cap} spans per backfill (admin.backfill_max_spans)`);
-    const rule = findRule(config, body.rule);
+    const rule = findRule(config, body.rule, call.auth);
     const project = ruleProject(rule);
     call.auth.needProject('update', project);
     let extraFilter: BackfillRequest['extraFilter'];
     if (body.filter !== undefined) {
+      checkFilterSize('filter', body.filter, config);
       let problem = '';
       const expr = parseRuleFilter(body.filter, (message) => (problem = message.replace(/^filter: /, '')));
       if (expr === undefined) throw invalidArgument('filter', problem);
@@ -72,14 +74,18 @@ export function backfillRoutes(): ApiRoute[] {
     call.auth.need('read');
     const id = call.params.id!;
     const job = call.ctx.onDemand.job(id);
-    if (job === undefined) throw notFound(`no backfill job ${JSON.stringify(id)} (jobs are kept in memory until the daemon restarts)`);
-    const rule = call.ctx.config().rules.find((r) => r.name === job.rule);
-    call.auth.needProject('read', jobProjects.get(id) ?? (rule ? ruleProject(rule) : '*'));
+    const rule = job && call.ctx.config().rules.find((r) => r.name === job.rule);
+    const project = jobProjects.get(id) ?? (rule ? ruleProject(rule) : '*');
+    // Another project's job is answered as no job at all: a 403 would confirm the id is one.
+    if (job === undefined || (project !== '*' && !call.auth.covers(project))) {
+      throw notFound(`no backfill job ${JSON.stringify(id)} (jobs are kept in memory until the daemon restarts)`);
+    }
+    call.auth.needProject('read', project);
     return { body: job };
   }
 
   return [
-    { method: 'POST', path: '/backfill', handler: backfill },
+    { method: 'POST', path: '/backfill', handler: backfill, maxBodyBytes: filterBodyLimit },
     { method: 'GET', path: '/jobs/:id', handler: jobStatus },
   ];
 }

@@ -6,7 +6,8 @@ import type { AdminContext } from './admin-context.js';
 import { ApiError, notFound, parseOrThrow } from './api-error.js';
 import type { ApiCall, ApiResult, ApiRoute } from './api-router.js';
 import { selectRule } from './rule-selection.js';
-import { spanProject } from './rule-lookup.js';
+import { ruleVisible, spanProject } from './rule-lookup.js';
+import { readVisibleSpans } from './span-lookup.js';
 import { spanIdSchema, traceIdSchema } from './score-endpoint.js';
 import { nsToIso } from './time-range.js';
 
@@ -30,7 +31,7 @@ async function explainInTrace(call: ApiCall): Promise<ApiResult> {
   call.auth.need('read');
   const traceId = parseOrThrow(traceIdSchema, call.params.trace, ['trace_id']);
   const spanId = parseOrThrow(spanIdSchema, call.params.span, ['span_id']);
-  const [span] = await call.ctx.reader.byIds([spanId], traceId);
+  const [span] = await readVisibleSpans(call.ctx.reader, call.auth, [spanId], traceId);
   if (span === undefined) throw notFound(`span ${spanId} not found in trace ${traceId}`);
   return explain(call, span);
 }
@@ -39,7 +40,7 @@ async function explainInTrace(call: ApiCall): Promise<ApiResult> {
 async function explainBySpanId(call: ApiCall): Promise<ApiResult> {
   call.auth.need('read');
   const spanId = parseOrThrow(spanIdSchema, call.params.span, ['span_id']);
-  const spans = await call.ctx.reader.byIds([spanId]);
+  const spans = await readVisibleSpans(call.ctx.reader, call.auth, [spanId]);
   if (spans.length === 0) throw notFound(`span ${spanId} not found`);
   const traces = [...new Set(spans.map((span) => span.TraceId))];
   if (traces.length > 1) {
@@ -62,8 +63,10 @@ async function explain(call: ApiCall, span: SpanRow): Promise<ApiResult> {
   const stored = await storedScores(call.ctx, span);
   const statuses = call.ctx.scorerStatuses();
   const counters = call.ctx.ruleCounters();
-  const ruleNames = new Set(config.rules.map((rule) => rule.name));
-  const rules = config.rules.map((rule) => {
+  // Rules of other projects are not the key's to know of (nor do they apply to the span).
+  const shown = config.rules.filter((rule) => ruleVisible(rule, call.auth));
+  const ruleNames = new Set(shown.map((rule) => rule.name));
+  const rules = shown.map((rule) => {
     const selection = selectRule(rule, span, config.scoring.conventions);
     if (!selection.selected) return { rule: rule.name, ...selection };
     const rows = stored.filter((row) => row.Rule === rule.name);
@@ -79,7 +82,7 @@ async function explain(call: ApiCall, span: SpanRow): Promise<ApiResult> {
     body: {
       span: { ...span, project },
       rules,
-      // Scores under rules not (or no longer) configured: scored by hand with a list of scorers, or removed rules.
+      // Scores under rules not listed: scored by hand with a list of scorers, removed rules (or, rarely, a rule moved to another project).
       other_scores: stored.filter((row) => !ruleNames.has(row.Rule)).map((row) => ({ rule: row.Rule, ...scoreView(row) })),
     },
   };

@@ -4,12 +4,29 @@ import type { SpanRow } from '../../pipeline/span-row.js';
 import { builtinScorers } from '../../scoring/builtins/index.js';
 import type { RuleSpec, ScorerSpec } from '../../scoring/rule-spec.js';
 import { notFound } from './api-error.js';
+import type { RequestAuth } from './request-auth.js';
 
-/** The configured rule of that name, or 404 listing the names there are. */
-export function findRule(config: SpanscoreConfig, name: string): RuleSpec {
-  const rule = config.rules.find((candidate) => candidate.name === name);
+/** What a lookup needs of the key that asks. */
+type Viewer = Pick<RequestAuth, 'covers'>;
+
+/**
+ * Whether a key may know that a rule exists: a rule of a project it covers, or of every
+ * project (no `project`: it scores the key's spans too, though acting on it takes a key for
+ * every project, a 403). A rule of another project is as good as absent.
+ */
+export function ruleVisible(rule: Pick<RuleSpec, 'project'>, viewer: Viewer): boolean {
+  return rule.project === undefined || viewer.covers(rule.project);
+}
+
+/**
+ * The configured rule of that name, or 404 listing the names the key may know of. A rule of
+ * another project gets exactly the answer of a name no rule has: a 403 would tell the key
+ * that another project has a rule of that name.
+ */
+export function findRule(config: SpanscoreConfig, name: string, viewer: Viewer): RuleSpec {
+  const rule = config.rules.find((candidate) => candidate.name === name && ruleVisible(candidate, viewer));
   if (rule) return rule;
-  const names = config.rules.map((r) => r.name);
+  const names = config.rules.filter((r) => ruleVisible(r, viewer)).map((r) => r.name);
   throw notFound(`no rule named ${JSON.stringify(name)}${names.length > 0 ? ` (rules: ${names.join(', ')})` : ' (no rules are configured)'}`);
 }
 

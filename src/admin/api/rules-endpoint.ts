@@ -8,6 +8,8 @@ import type { RuleCounters } from '../../scoring/scoring-processor.js';
 import { ApiError, invalidArgument, parseOrThrow, refusingBadArguments } from './api-error.js';
 import { queryObject } from './api-body.js';
 import type { ApiCall, ApiResult, ApiRoute } from './api-router.js';
+import type { RequestAuth } from './request-auth.js';
+import { checkFilterSize, filterBodyLimit } from './filter-size.js';
 import { findRule, ruleProject, scorerSpec, scorersOf } from './rule-lookup.js';
 
 /** Most spans one test run scores: each may be an LLM call, paid for and waited on. */
@@ -23,7 +25,7 @@ const testBody = z.strictObject({
 
 export const rulesRoutes: ApiRoute[] = [
   { method: 'GET', path: '/rules', handler: listRules },
-  { method: 'POST', path: '/rules/test', handler: testRule },
+  { method: 'POST', path: '/rules/test', handler: testRule, maxBodyBytes: filterBodyLimit },
 ];
 
 /**
@@ -81,21 +83,23 @@ async function testRule(call: ApiCall): Promise<ApiResult> {
   call.auth.need('read');
   const body = parseOrThrow(testBody, await call.body());
   const config = call.ctx.config();
-  const { rule, scorers } = resolveTestRule(body.rule, config);
+  const { rule, scorers } = resolveTestRule(body.rule, config, call.auth);
   call.auth.needProject('read', ruleProject(rule));
   const result = await refusingBadArguments('rule', () => call.ctx.onDemand.testRule({ rule, scorers, hours: body.hours, sample: body.sample }));
   return { body: result };
 }
 
-function resolveTestRule(value: unknown, config: SpanscoreConfig): { rule: RuleSpec; scorers: Map<string, ScorerSpec> } {
+function resolveTestRule(value: unknown, config: SpanscoreConfig, auth: RequestAuth): { rule: RuleSpec; scorers: Map<string, ScorerSpec> } {
   if (typeof value === 'string') {
     if (value === '') throw invalidArgument('rule', 'empty rule name');
-    const rule = findRule(config, value);
+    const rule = findRule(config, value, auth);
     return { rule, scorers: scorersOf(config, rule) };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidArgument('rule', 'must be a rule name or a rule object');
   }
+  const filter = (value as { filter?: unknown }).filter;
+  if (typeof filter === 'string') checkFilterSize('rule.filter', filter, config);
   try {
     return parseRuleBody(value, config);
   } catch (error) {

@@ -3,7 +3,9 @@ import type { SpanscoreConfig } from '../../config/spanscore-config.js';
 import type { RuleSpec, ScorerSpec } from '../../scoring/rule-spec.js';
 import { ApiError, invalidArgument, notFound, parseOrThrow } from './api-error.js';
 import type { ApiCall, ApiResult, ApiRoute } from './api-router.js';
+import type { RequestAuth } from './request-auth.js';
 import { findRule, ruleProject, scorerSpec, scorersOf, spanProject } from './rule-lookup.js';
+import { readVisibleSpans } from './span-lookup.js';
 
 /** Spans one request may score: each may be an LLM call the client waits for. */
 export const MAX_SPANS_PER_REQUEST = 100;
@@ -44,12 +46,12 @@ async function scoreByHand(call: ApiCall): Promise<ApiResult> {
   call.auth.need('update');
   const body = parseOrThrow(scoreBody, await call.body());
   const config = call.ctx.config();
-  const { rule, scorers } = body.rule !== undefined ? namedRule(config, body.rule) : manualRule(config, body.scorers!);
+  const { rule, scorers } = body.rule !== undefined ? namedRule(config, body.rule, call.auth) : manualRule(config, body.scorers!);
   // The ad-hoc rule belongs to no project: the spans' projects are what its scores touch.
   if (body.rule !== undefined) call.auth.needProject('update', ruleProject(rule));
 
   const ids = [...new Set(body.span_ids)];
-  const spans = await call.ctx.reader.byIds(ids, body.trace_id);
+  const spans = await readVisibleSpans(call.ctx.reader, call.auth, ids, body.trace_id);
   const found = new Set(spans.map((span) => span.SpanId));
   const missing = ids.filter((id) => !found.has(id));
   if (missing.length > 0) {
@@ -65,8 +67,8 @@ async function scoreByHand(call: ApiCall): Promise<ApiResult> {
   return { body: { rule: rule.name, scored } };
 }
 
-function namedRule(config: SpanscoreConfig, name: string): { rule: RuleSpec; scorers: Map<string, ScorerSpec> } {
-  const rule = findRule(config, name);
+function namedRule(config: SpanscoreConfig, name: string, auth: RequestAuth): { rule: RuleSpec; scorers: Map<string, ScorerSpec> } {
+  const rule = findRule(config, name, auth);
   return { rule, scorers: scorersOf(config, rule) };
 }
 

@@ -1,6 +1,7 @@
 import type { SpanRow } from '../../pipeline/span-row.js';
 import { SCORING_SCOPE, type SpanReader } from '../../storage/span-reader.js';
 import type { TraceStorage } from '../../storage/trace-storage.js';
+import { refusingTooComplex } from './filter-complexity.js';
 import { allOf, type SqlCondition } from './rule-sql.js';
 
 /** A span a backfill goes through. */
@@ -40,7 +41,7 @@ function candidatesSql(selection: SqlCondition, range: SqlCondition, rule: strin
 
 export async function selectCandidates(storage: Query, selection: SqlCondition, range: SqlCondition, rule: string, limit: number): Promise<BackfillCandidate[]> {
   const { sql, params } = candidatesSql(selection, range, rule, limit);
-  const rows = await storage.query<{ TraceId: string; SpanId: string; ns: string; scored: number | string }>(sql, params, { readonly: true });
+  const rows = await refusingTooComplex(() => storage.query<{ TraceId: string; SpanId: string; ns: string; scored: number | string }>(sql, params, { readonly: true }));
   return rows.map((row) => ({ traceId: row.TraceId, spanId: row.SpanId, ns: row.ns, scored: Number(row.scored) === 1 }));
 }
 
@@ -53,9 +54,9 @@ export async function countCandidates(
   limit: number,
 ): Promise<{ spans: number; alreadyScored: number }> {
   const { sql, params } = candidatesSql(selection, range, rule, limit);
-  const [row] = await storage.query<{ spans: string; alreadyScored: string }>(`SELECT count() AS spans, countIf(scored) AS alreadyScored FROM (${sql})`, params, {
-    readonly: true,
-  });
+  const [row] = await refusingTooComplex(() =>
+    storage.query<{ spans: string; alreadyScored: string }>(`SELECT count() AS spans, countIf(scored) AS alreadyScored FROM (${sql})`, params, { readonly: true }),
+  );
   return { spans: Number(row?.spans ?? 0), alreadyScored: Number(row?.alreadyScored ?? 0) };
 }
 

@@ -8,6 +8,7 @@ import type { FieldConventions } from '../field-conventions.js';
 import type { RuleSpec, ScorerSpec } from '../rule-spec.js';
 import { BackfillJob } from './backfill-job.js';
 import { countCandidates, estimateCost, recentMeanCosts } from './backfill-sql.js';
+import { refusingTooComplex } from './filter-complexity.js';
 import type { BackfillEstimate, BackfillJobStatus, BackfillRequest, ScoredResult, TestRuleResult } from './on-demand-types.js';
 import { allOf, ruleSelectionSql, samplingSql, sinceHoursSql, timeRangeSql } from './rule-sql.js';
 import { meanCostPerSpan, toScoredResult } from './scored-result.js';
@@ -64,7 +65,8 @@ export class OnDemandScoring {
    * anything (no scores row, no scoring span). Cost per day: matched/hours*24 * sampling * mean cost per scored span in the
    * sample (null when no scorer reports a cost). Trace-scope rules: apply_to/filter select root spans as for span rules.
    *
-   * @throws RangeError for hours not > 0 or sample not a non-negative integer; FilterTypeError for a filter SQL cannot express.
+   * @throws RangeError for hours not > 0 or sample not a non-negative integer, or a filter too complex for ClickHouse;
+   * FilterTypeError for a filter SQL cannot express.
    */
   async testRule(input: { rule: RuleSpec; scorers: Map<string, ScorerSpec>; hours: number; sample: number }): Promise<TestRuleResult> {
     const { rule, scorers, hours, sample } = input;
@@ -74,15 +76,17 @@ export class OnDemandScoring {
     const selection = ruleSelectionSql(rule, this.#options.conventions());
     const sampling = samplingSql(rule.samplingRate);
     const where = allOf(selection, sinceHoursSql(hours));
-    const [counts] = await this.#options.storage.query<{ matched: string; sampled: string }>(
-      `SELECT count() AS matched, countIf(${sampling.sql}) AS sampled FROM otel_traces WHERE ScopeName != {scoring_scope:String} AND ${where.sql}`,
-      { ...where.params, ...sampling.params, scoring_scope: SCORING_SCOPE },
-      { readonly: true },
+    const [counts] = await refusingTooComplex(() =>
+      this.#options.storage.query<{ matched: string; sampled: string }>(
+        `SELECT count() AS matched, countIf(${sampling.sql}) AS sampled FROM otel_traces WHERE ScopeName != {scoring_scope:String} AND ${where.sql}`,
+        { ...where.params, ...sampling.params, scoring_scope: SCORING_SCOPE },
+        { readonly: true },
+      ),
     );
     const matched = Number(counts?.matched ?? 0);
     const sampled = Number(counts?.sampled ?? 0);
     // Every match, sampled or not: the test shows what the scorers make of this traffic.
-    const spans = sample === 0 ? [] : await this.#options.reader.matching({ where: selection.sql, params: selection.params, sinceHours: hours, limit: sample });
+    const spans = sample === 0 ? [] : await refusingTooComplex(() => this.#options.reader.matching({ where: selection.sql, params: selection.params, sinceHours: hours, limit: sample }));
     const scoredSpans = await this.#score(rule, scorers, spans);
     this.#assertOpen();
     // The rate rather than sampled/hours: the expectation, not one draw of it.

@@ -26,7 +26,8 @@ const EXTRA_FILTER_PREFIX = 'extra_f';
  * The spans a rule applies to, in SQL, with the live pipeline's meaning (ScoringProcessor):
  * its project, then its `apply_to`, then its filter. Sampling is separate (`samplingSql`)
  * because callers count matches and sampled matches in one pass. Every value travels as a
- * query parameter, so no rule text ever reaches the SQL text.
+ * query parameter, so no rule text ever reaches the SQL text as SQL (past a few hundred of
+ * them the storage writes them in as escaped literals: storage/query-param-literals.ts).
  *
  * `extraFilter` narrows further (a backfill's own filter). Scoring spans are not excluded
  * here; SpanReader and the queries of this folder do that.

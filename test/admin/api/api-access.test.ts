@@ -33,8 +33,12 @@ interface Endpoint {
   method: string;
   path: () => string;
   body?: () => unknown;
-  /** Keys for the four cells of the matrix: a key of another project, one without the permission, one that works. */
-  wrongProject: { key: KeyName; path?: () => string };
+  /**
+   * Keys for the four cells of the matrix: a key of another project, one without the permission, one that works.
+   * A key of another project asking for a rule, span or job by name gets 404, as if it did not exist
+   * (api-project-isolation.test.ts); naming a project it lacks (`?project=`, or /query's all projects) is a 403.
+   */
+  wrongProject: { key: KeyName; path?: () => string; status?: 404 };
   missingPermission: KeyName;
   right: KeyName;
   status: number;
@@ -42,12 +46,12 @@ interface Endpoint {
 
 const ENDPOINTS: Endpoint[] = [
   { name: 'GET /rules', method: 'GET', path: () => '/rules', wrongProject: { key: 'beta', path: () => '/rules?project=alpha' }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
-  { name: 'POST /rules/test', method: 'POST', path: () => '/rules/test', body: () => ({ rule: 'alpha-roots', sample: 1 }), wrongProject: { key: 'beta' }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
-  { name: 'POST /score', method: 'POST', path: () => '/score', body: () => ({ span_ids: [spanId], trace_id: traceId, rule: 'alpha-roots' }), wrongProject: { key: 'beta' }, missingPermission: 'readerAlpha', right: 'updaterAlpha', status: 200 },
-  { name: 'POST /backfill', method: 'POST', path: () => '/backfill', body: () => ({ rule: 'alpha-roots', dry_run: true }), wrongProject: { key: 'beta' }, missingPermission: 'readerAlpha', right: 'updaterAlpha', status: 200 },
-  { name: 'GET /jobs/ID', method: 'GET', path: () => `/jobs/${jobId}`, wrongProject: { key: 'beta' }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
-  { name: 'GET /spans/TRACE/SPAN/explain', method: 'GET', path: () => `/spans/${traceId}/${spanId}/explain`, wrongProject: { key: 'beta' }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
-  { name: 'GET /spans/SPAN/explain', method: 'GET', path: () => `/spans/${spanId}/explain`, wrongProject: { key: 'beta' }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
+  { name: 'POST /rules/test', method: 'POST', path: () => '/rules/test', body: () => ({ rule: 'alpha-roots', sample: 1 }), wrongProject: { key: 'beta', status: 404 }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
+  { name: 'POST /score', method: 'POST', path: () => '/score', body: () => ({ span_ids: [spanId], trace_id: traceId, rule: 'alpha-roots' }), wrongProject: { key: 'beta', status: 404 }, missingPermission: 'readerAlpha', right: 'updaterAlpha', status: 200 },
+  { name: 'POST /backfill', method: 'POST', path: () => '/backfill', body: () => ({ rule: 'alpha-roots', dry_run: true }), wrongProject: { key: 'beta', status: 404 }, missingPermission: 'readerAlpha', right: 'updaterAlpha', status: 200 },
+  { name: 'GET /jobs/ID', method: 'GET', path: () => `/jobs/${jobId}`, wrongProject: { key: 'beta', status: 404 }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
+  { name: 'GET /spans/TRACE/SPAN/explain', method: 'GET', path: () => `/spans/${traceId}/${spanId}/explain`, wrongProject: { key: 'beta', status: 404 }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
+  { name: 'GET /spans/SPAN/explain', method: 'GET', path: () => `/spans/${spanId}/explain`, wrongProject: { key: 'beta', status: 404 }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
   { name: 'GET /scores', method: 'GET', path: () => '/scores', wrongProject: { key: 'beta', path: () => '/scores?project=alpha' }, missingPermission: 'ingestOnly', right: 'readerAlpha', status: 200 },
   // /query reads every project: a key for one project is the wrong project.
   { name: 'POST /query', method: 'POST', path: () => '/query', body: () => ({ sql: 'SELECT 1 AS one' }), wrongProject: { key: 'readerAlpha' }, missingPermission: 'ingestOnly', right: 'readerAll', status: 200 },
@@ -55,7 +59,7 @@ const ENDPOINTS: Endpoint[] = [
 
 describe('admin API permission matrix', () => {
   for (const endpoint of ENDPOINTS) {
-    it(`${endpoint.name}: no key 401, wrong project 403, missing permission 403, right key ${endpoint.status}`, async () => {
+    it(`${endpoint.name}: no key 401, wrong project ${endpoint.wrongProject.status ?? 403}, missing permission 403, right key ${endpoint.status}`, async () => {
       const body = endpoint.body?.();
       const noKey = await call(api.admin, endpoint.method, endpoint.path(), { body });
       expect(noKey.status).toBe(401);
@@ -63,9 +67,14 @@ describe('admin API permission matrix', () => {
       expect(noKey.body.error.message).toMatch(/missing API key/);
 
       const wrong = await call(api.admin, endpoint.method, (endpoint.wrongProject.path ?? endpoint.path)(), { key: endpoint.wrongProject.key, body });
-      expect(wrong.status).toBe(403);
-      expect(wrong.body.error.code).toBe('PERMISSION_DENIED');
-      expect(wrong.body.error.message).toMatch(/does not cover/);
+      if (endpoint.wrongProject.status === 404) {
+        expect(wrong.status).toBe(404);
+        expect(wrong.body.error.code).toBe('NOT_FOUND');
+      } else {
+        expect(wrong.status).toBe(403);
+        expect(wrong.body.error.code).toBe('PERMISSION_DENIED');
+        expect(wrong.body.error.message).toMatch(/does not cover/);
+      }
 
       const lacking = await call(api.admin, endpoint.method, endpoint.path(), { key: endpoint.missingPermission, body });
       expect(lacking.status).toBe(403);

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, randomSpanId, startApi, type ApiUnderTest } from './api-harness.js';
+import { call, randomSpanId, startApi, type ApiUnderTest, type KeyName } from './api-harness.js';
 
 const moduleDir = mkdtempSync(join(tmpdir(), 'spanscore-explain-'));
 writeFileSync(join(moduleDir, 'boom.mjs'), `export default function boom() {\n  throw new Error('boom');\n}\n`);
@@ -67,8 +67,9 @@ afterAll(async () => {
 
 type RuleVerdict = { rule: string; selected: boolean; reason: string | null; message: string; filter?: Record<string, unknown>; scores?: any[]; scorers?: any[] };
 
-async function explain(path: string): Promise<{ span: any; rules: Record<string, RuleVerdict>; other_scores: any[] }> {
-  const { status, body } = await call(api.admin, 'GET', path, { key: 'readerAlpha' });
+/** As a key of the span's project by default: it sees the rules of its project and of every project. */
+async function explain(path: string, key: KeyName = 'readerAlpha'): Promise<{ span: any; rules: Record<string, RuleVerdict>; other_scores: any[] }> {
+  const { status, body } = await call(api.admin, 'GET', path, { key });
   expect(status, JSON.stringify(body)).toBe(200);
   return { ...body, rules: Object.fromEntries(body.rules.map((r: RuleVerdict) => [r.rule, r])) };
 }
@@ -77,8 +78,11 @@ describe('GET /spans/TRACE/SPAN/explain', () => {
   it('gives each rule, in config order, the first reason it misses the root span', async () => {
     const { span, rules } = await explain(`/spans/${traceId}/${rootId}/explain`);
     expect(span).toMatchObject({ TraceId: traceId, SpanId: rootId, SpanName: 'chat', project: 'alpha' });
-    expect(Object.keys(rules)).toEqual(['alpha-roots', 'beta-only', 'switched-off', 'llm-spans', 'gpt4-only', 'needs-absent', 'half', 'whole-trace', 'exploding']);
-    expect(rules['beta-only']).toMatchObject({ selected: false, reason: 'project', message: 'the rule is for project "beta"; the span is in project "alpha"' });
+    // Not beta's rule: a key for alpha is not told of it (api-project-isolation.test.ts).
+    expect(Object.keys(rules)).toEqual(['alpha-roots', 'switched-off', 'llm-spans', 'gpt4-only', 'needs-absent', 'half', 'whole-trace', 'exploding']);
+    const { rules: all } = await explain(`/spans/${traceId}/${rootId}/explain`, 'readerAll');
+    expect(Object.keys(all)).toEqual(['alpha-roots', 'beta-only', 'switched-off', 'llm-spans', 'gpt4-only', 'needs-absent', 'half', 'whole-trace', 'exploding']);
+    expect(all['beta-only']).toMatchObject({ selected: false, reason: 'project', message: 'the rule is for project "beta"; the span is in project "alpha"' });
     expect(rules['switched-off']).toMatchObject({ selected: false, reason: 'disabled' });
     expect(rules['llm-spans']).toMatchObject({ selected: false, reason: 'apply_to', message: 'its name "chat" is not in span_names (llm.call)' });
     expect(rules['gpt4-only']).toMatchObject({
@@ -126,6 +130,7 @@ describe('GET /spans/TRACE/SPAN/explain', () => {
     expect(rules['whole-trace']).toMatchObject({ selected: false, reason: 'scope' });
     expect(rules['whole-trace']!.message).toMatch(/only the trace's root span is scored/);
     // The first reason wins: the project before apply_to.
-    expect(rules['beta-only']).toMatchObject({ reason: 'project' });
+    const { rules: all } = await explain(`/spans/${childId}/explain`, 'readerAll');
+    expect(all['beta-only']).toMatchObject({ reason: 'project' });
   });
 });

@@ -49,15 +49,22 @@ export interface ApiUnderTest {
   stop(): Promise<void>;
 }
 
-/** A real daemon process over a real embedded ClickHouse, with the test keys and `extraYaml`. */
-export async function startApi(
-  extraYaml: string,
-  limits: { maxQueryRows?: number; backfillMaxSpans?: number } = {},
-  env?: NodeJS.ProcessEnv,
-): Promise<ApiUnderTest> {
+/** The daemon's admin limits, and where it stores (a real embedded ClickHouse unless `clickhouseUrl`). */
+export interface ApiOptions {
+  maxQueryRows?: number;
+  backfillMaxSpans?: number;
+  maxFilterBytes?: number;
+  /** A ClickHouse server (test/helpers/clickhouse-server.ts) instead of the embedded engine. */
+  clickhouseUrl?: string;
+}
+
+/** A real daemon process over a real ClickHouse (embedded unless told otherwise), with the test keys and `extraYaml`. */
+export async function startApi(extraYaml: string, limits: ApiOptions = {}, env?: NodeJS.ProcessEnv): Promise<ApiUnderTest> {
   const dir = mkdtempSync(join(tmpdir(), 'spanscore-api-'));
-  const adminYaml = `admin: { endpoint: 127.0.0.1:0, max_query_rows: ${limits.maxQueryRows ?? 1000}, backfill_max_spans: ${limits.backfillMaxSpans ?? 150} }`;
-  const yaml = daemonConfig({ embeddedPath: join(dir, 'clickhouse'), grpc: false, extra: `${extraYaml}\n${authYaml()}` }).replace('admin: { endpoint: 127.0.0.1:0 }', adminYaml);
+  const filterLimit = limits.maxFilterBytes === undefined ? '' : `, max_filter_bytes: ${limits.maxFilterBytes}`;
+  const adminYaml = `admin: { endpoint: 127.0.0.1:0, max_query_rows: ${limits.maxQueryRows ?? 1000}, backfill_max_spans: ${limits.backfillMaxSpans ?? 150}${filterLimit} }`;
+  const storage = limits.clickhouseUrl !== undefined ? { url: limits.clickhouseUrl } : { embeddedPath: join(dir, 'clickhouse') };
+  const yaml = daemonConfig({ ...storage, grpc: false, extra: `${extraYaml}\n${authYaml()}` }).replace('admin: { endpoint: 127.0.0.1:0 }', adminYaml);
   const daemon = await startDaemon(yaml, env === undefined ? {} : { env });
   const admin = daemon.addresses.admin;
   const api: ApiUnderTest = {
