@@ -7,16 +7,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class DaemonMetrics {
   readonly registry = new Registry();
 
+  /** As the Collector's otelcol_receiver_accepted_spans: counted when acknowledged, not when decoded. */
   readonly spansReceived = new Counter({
     name: 'spanscore_receiver_accepted_spans_total',
-    help: 'Spans decoded from OTLP requests, before storage (rejected spans excluded).',
+    help: 'Spans acknowledged to the client (stored, or taken for forwarding without storage).',
     labelNames: ['transport'] as const,
     registers: [this.registry],
   });
 
   readonly spansRejected = new Counter({
     name: 'spanscore_receiver_refused_spans_total',
-    help: 'Spans rejected individually (bad ids, empty name) and reported in partial_success.',
+    help: 'Spans not acknowledged: refused alone (bad ids, empty name; reported in partial_success), or with their decoded request (not stored, retry: storage unavailable, memory limiter, too many pending; or not authorized). A retried request counts again.',
     labelNames: ['transport'] as const,
     registers: [this.registry],
   });
@@ -24,6 +25,13 @@ export class DaemonMetrics {
   readonly truncatedValues = new Counter({
     name: 'spanscore_receiver_truncated_values_total',
     help: 'Attribute values stored altered: cut at receivers.otlp.max_attribute_value_length, or arrays/kvlists nested too deep to render.',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly droppedAttributes = new Counter({
+    name: 'spanscore_receiver_dropped_attributes_total',
+    help: 'Attributes not stored: past receivers.otlp.max_attributes_per_span or max_span_attributes_bytes in their list (span, event, link or resource).',
     labelNames: ['transport'] as const,
     registers: [this.registry],
   });
@@ -73,7 +81,7 @@ export class DaemonMetrics {
 
   readonly scoringShed = new Counter({
     name: 'spanscore_scoring_shed_total',
-    help: 'Scoring tasks dropped: queue full, memory short (memory limiter), or left at the shutdown deadline. Recovery scores them later.',
+    help: 'Scoring tasks dropped: queue full (tasks, or their memory past memory_limiter.scoring_limit_mib), memory above the soft limit, or left at the shutdown deadline. Recovery scores them later.',
     labelNames: ['rule'] as const,
     registers: [this.registry],
   });
@@ -120,6 +128,32 @@ export class DaemonMetrics {
     registers: [this.registry],
   });
 
+  readonly scoringHeldBytes = new Gauge({
+    name: 'spanscore_scoring_held_bytes',
+    help: 'Estimated memory of the scoring tasks queued and being scored (their spans and arguments); past memory_limiter.scoring_limit_mib new tasks are shed.',
+    registers: [this.registry],
+  });
+
+  readonly scoringRecoveryBacklog = new Gauge({
+    name: 'spanscore_scoring_recovery_backlog_spans',
+    help: 'Selected spans lacking some of their scores that the last scoring recovery sweep found (all rules; spans larger than a page left out).',
+    registers: [this.registry],
+  });
+
+  readonly scoringRecoveredSpans = new Counter({
+    name: 'spanscore_scoring_recovered_spans_total',
+    help: 'Spans scored by scoring recovery: every recovered task of the span done, at least one scored.',
+    labelNames: ['rule'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scoringRecoverySkipped = new Counter({
+    name: 'spanscore_scoring_recovery_skipped_spans_total',
+    help: 'Selected spans lacking scores that scoring recovery does not score, by reason (too_big: larger than scoring.recovery.page_mib); each counted once per process.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly scoreWriteFailures = new Counter({
     name: 'spanscore_scoring_write_failures_total',
     help: 'Score rows that could not be written to ClickHouse after retries.',
@@ -134,7 +168,7 @@ export class DaemonMetrics {
 
   readonly memoryLimiterState = new Gauge({
     name: 'spanscore_memory_limiter_state',
-    help: 'Memory limiter state: 1 for the current state (ok | scoring_shed | soft | hard), 0 for the others.',
+    help: 'Memory limiter state: 1 for the current state (ok | soft | hard), 0 for the others.',
     labelNames: ['state'] as const,
     registers: [this.registry],
   });

@@ -10,7 +10,7 @@ import { resolveKeys } from './auth-config.js';
 import type { RuleSpec, ScorerSpec } from '../scoring/rule-spec.js';
 import { DEFAULT_FIELD_CONVENTIONS } from '../scoring/span-fields.js';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
-import { configSchema, REPLICATION_DEFAULTS, type RawConfig } from './config-schema.js';
+import { ADMIN_QUERY_DEFAULTS, configSchema, REPLICATION_DEFAULTS, type RawConfig } from './config-schema.js';
 import { substituteEnv } from './env-substitution.js';
 import type { ServerTlsFiles, SpanscoreConfig, StorageSpec } from './spanscore-config.js';
 import { checkPipeline, resolveExporters, resolveSelfTelemetry } from './exporter-config.js';
@@ -132,6 +132,8 @@ function resolveConfig(
         ...(protocols.http.tls && { tls: serverTls(protocols.http.tls) }),
       },
       maxAttributeValueLength: raw.receivers.otlp.max_attribute_value_length,
+      maxAttributesPerSpan: raw.receivers.otlp.max_attributes_per_span,
+      maxSpanAttributesBytes: raw.receivers.otlp.max_span_attributes_bytes,
     },
     ...(clickhouse && { storage: resolveStorage(clickhouse) }),
     exporters: resolveExporters(raw, problem),
@@ -154,6 +156,7 @@ function resolveConfig(
         intervalMs: raw.scoring.recovery.interval,
         minAgeMs: raw.scoring.recovery.min_age,
         maxSpans: raw.scoring.recovery.max_spans,
+        pageBytes: Math.round(raw.scoring.recovery.page_mib * MIB),
       },
     },
     scorers,
@@ -165,7 +168,14 @@ function resolveConfig(
       endpoint: raw.admin.endpoint,
       maxQueryRows: raw.admin.max_query_rows,
       backfillMaxSpans: raw.admin.backfill_max_spans,
+      maxFilterBytes: raw.admin.max_filter_bytes,
       ...(raw.admin.tls && { tls: serverTls(raw.admin.tls) }),
+      query: {
+        ...(raw.admin.query?.username !== undefined && { username: raw.admin.query.username, password: raw.admin.query.password }),
+        maxExecutionMs: raw.admin.query?.max_execution_time ?? ADMIN_QUERY_DEFAULTS.maxExecutionMs,
+        maxResultRows: raw.admin.query?.max_result_rows ?? raw.admin.max_query_rows,
+        maxResultBytes: raw.admin.query?.max_result_bytes ?? ADMIN_QUERY_DEFAULTS.maxResultBytes,
+      },
     },
     memoryLimiter: memoryLimits(raw, problem),
     auth: { keys: resolveKeys(raw, problem) },
@@ -266,5 +276,6 @@ function memoryLimits(raw: RawConfig, problem: (path: PropertyKey[], message: st
   if (spikeMib >= limitMib) problem(['memory_limiter', 'spike_limit_mib'], `must be below limit_mib (${limitMib})`);
   const limitBytes = limitMib * MIB;
   const softLimitBytes = Math.max(1, limitMib - spikeMib) * MIB;
-  return { checkIntervalMs: limiter.check_interval, limitBytes, softLimitBytes, scoringShedBytes: Math.round((softLimitBytes * limiter.scoring_shed_percent) / 100) };
+  const scoringLimitBytes = Math.round((limiter.scoring_limit_mib ?? Math.max(1, spikeMib)) * MIB);
+  return { checkIntervalMs: limiter.check_interval, limitBytes, softLimitBytes, scoringLimitBytes };
 }

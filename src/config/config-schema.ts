@@ -46,6 +46,10 @@ const receivers = z.strictObject({
       ),
       /** Longer attribute values (and event/link attributes) are cut, with a marker, before storage. */
       max_attribute_value_length: z.number().int().min(64).default(65_536),
+      /** Attributes kept per list (a span's, each event's and link's, a resource's); the rest are dropped and counted. */
+      max_attributes_per_span: z.number().int().min(16).default(4096),
+      /** UTF-8 bytes of keys and stored values kept per list; entries past it are dropped and counted. */
+      max_span_attributes_bytes: z.number().int().min(65_536).default(4 * MIB),
     }),
   ),
 });
@@ -177,7 +181,9 @@ const scoring = z.strictObject({
   /**
    * Scoring recovery: selected spans of the last `window` that lack their rules' scores (a
    * crash, an outage that outlasted the score buffer, shedding) are scored at start and then
-   * every `interval`; spans younger than `min_age` are left to the live pipeline.
+   * every `interval` (at once again while a backlog is left); spans younger than `min_age`
+   * are left to the live pipeline, except this replica's from before its start. Spans are
+   * read back in pages of `page_mib` (their uncompressed size in ClickHouse).
    */
   recovery: section(
     z.strictObject({
@@ -186,8 +192,9 @@ const scoring = z.strictObject({
       interval: durationMs({ min: 1_000 }).default(300_000),
       min_age: durationMs({ min: 0 }).default(120_000),
       max_spans: z.number().int().positive().default(10_000),
+      page_mib: z.number().positive().max(1024).default(4),
     }),
-  ).default({ enabled: true, window: 3_600_000, interval: 300_000, min_age: 120_000, max_spans: 10_000 }),
+  ).default({ enabled: true, window: 3_600_000, interval: 300_000, min_age: 120_000, max_spans: 10_000, page_mib: 4 }),
   fields: section(
     z.strictObject({
       input: fieldList.optional(),
@@ -199,13 +206,33 @@ const scoring = z.strictObject({
   ).optional(),
 });
 
+/** What `admin.query` has when the section or a key is absent (`max_result_rows`: `admin.max_query_rows`). */
+export const ADMIN_QUERY_DEFAULTS = { maxExecutionMs: 30_000, maxResultBytes: 64 * MIB };
+
+/** `admin.query`: how SQL typed by a user (`POST /api/v1/query`, `spanscore query`) runs. */
+const adminQuery = z
+  .strictObject({
+    /** Server mode: ClickHouse credentials of their own for these queries, e.g. a read-only user. */
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    max_execution_time: durationMs({ min: 100, max: 3_600_000 }).default(ADMIN_QUERY_DEFAULTS.maxExecutionMs),
+    /** Default: `admin.max_query_rows`. */
+    max_result_rows: z.number().int().positive().optional(),
+    /** At most 256 MiB: the rows become one JSON response, and a JS string holds at most 512 M characters. */
+    max_result_bytes: z.number().int().positive().max(256 * MIB).default(ADMIN_QUERY_DEFAULTS.maxResultBytes),
+  })
+  .refine((query) => query.password === undefined || query.username !== undefined, { message: 'password needs a username', path: ['password'] });
+
 const admin = z.strictObject({
   endpoint: endpoint.default('127.0.0.1:13133'),
   tls: serverTls.optional(),
-  /** Rows `POST /api/v1/query` returns at most. */
+  /** Rows `POST /api/v1/query` returns at most (kept for older configs: `query.max_result_rows` wins). */
   max_query_rows: z.number().int().positive().default(10_000),
+  query: section(adminQuery).optional(),
   /** Spans one backfill job may score at most. */
   backfill_max_spans: z.number().int().positive().default(10_000),
+  /** Longest filter (UTF-8 bytes) `POST /api/v1/rules/test` and `/backfill` take: it becomes megabytes of SQL. */
+  max_filter_bytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
 });
 
 const apiKey = z.strictObject({
@@ -304,8 +331,9 @@ const selfTelemetry = z.strictObject({
 
 /**
  * The Collector's memory_limiter: above `limit_mib - spike_limit_mib` (soft) the receivers
- * refuse new data with a retryable status, above `limit_mib` (hard) too; scoring sheds
- * earlier, from `scoring_shed_percent` of the soft limit.
+ * refuse new data with a retryable status and scoring sheds new tasks, above `limit_mib`
+ * (hard) too. Below that, scoring sheds on what its queues hold: `scoring_limit_mib` of
+ * estimated span memory (and `scoring.queue_size` tasks), not on RSS.
  */
 const memoryLimiter = z.strictObject({
   check_interval: durationMs({ min: 10 }).default(500),
@@ -313,7 +341,10 @@ const memoryLimiter = z.strictObject({
   limit_mib: z.number().int().min(64).optional(),
   /** Default a quarter of `limit_mib`. */
   spike_limit_mib: z.number().int().min(0).optional(),
-  scoring_shed_percent: z.number().min(10).max(100).default(80),
+  /** Default `spike_limit_mib`: the memory set aside for what is admitted but not done with. */
+  scoring_limit_mib: z.number().positive().optional(),
+  /** Accepted so that older configs load; no effect since scoring sheds on its queues, not on RSS. */
+  scoring_shed_percent: z.number().min(10).max(100).optional(),
 });
 
 const service = z.strictObject({
@@ -333,17 +364,19 @@ export const configSchema = z.strictObject({
         http: { endpoint: '127.0.0.1:4318', max_request_body_size: 20 * MIB, read_header_timeout: 10_000, read_timeout: 30_000 },
       },
       max_attribute_value_length: 65_536,
+      max_attributes_per_span: 4096,
+      max_span_attributes_bytes: 4 * MIB,
     },
   }),
   /** Absent: a forward-only pipeline (exporters.otlp must carry the spans and the scores). */
   storage: section(z.strictObject({ clickhouse: clickhouse.optional() })).optional(),
   exporters: section(exporters).default({}),
-  scoring: section(scoring).default({ task_timeout: 10_000, queue_size: 10_000, batch_size: 64, llm_prices: {}, worker_memory_mib: 256, recovery: { enabled: true, window: 3_600_000, interval: 300_000, min_age: 120_000, max_spans: 10_000 } }),
+  scoring: section(scoring).default({ task_timeout: 10_000, queue_size: 10_000, batch_size: 64, llm_prices: {}, worker_memory_mib: 256, recovery: { enabled: true, window: 3_600_000, interval: 300_000, min_age: 120_000, max_spans: 10_000, page_mib: 4 } }),
   scorers: section(z.record(z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'scorer names are letters, digits and _ . : - only'), scorerSchema)).default({}),
   rules: section(z.array(ruleSchema)).default([]),
-  admin: section(admin).default({ endpoint: '127.0.0.1:13133', max_query_rows: 10_000, backfill_max_spans: 10_000 }),
+  admin: section(admin).default({ endpoint: '127.0.0.1:13133', max_query_rows: 10_000, backfill_max_spans: 10_000, max_filter_bytes: 1024 * 1024 }),
   auth: section(auth).default({ keys: [] }),
-  memory_limiter: section(memoryLimiter).default({ check_interval: 500, scoring_shed_percent: 80 }),
+  memory_limiter: section(memoryLimiter).default({ check_interval: 500 }),
   service: section(service).default({ shutdown_timeout: 30_000, log_level: 'info' }),
 });
 

@@ -71,6 +71,17 @@ export interface SelfTelemetrySpec {
   samplingRatio: number;
 }
 
+/** `admin.query`: SQL typed by a user (the admin API's `POST /query`, `spanscore query`). */
+export interface AdminQuerySpec {
+  /** Server mode: ClickHouse credentials of their own for these queries. */
+  username?: string;
+  password?: string;
+  maxExecutionMs: number;
+  /** `admin.query.max_result_rows`, else `admin.max_query_rows`. */
+  maxResultRows: number;
+  maxResultBytes: number;
+}
+
 /** The validated config, in the shapes the components take. Built once by `loadConfig`. */
 export interface SpanscoreConfig {
   /** Absolute path of the file it came from. */
@@ -80,6 +91,9 @@ export interface SpanscoreConfig {
     http?: { endpoint: string; maxBodyBytes: number; tls?: ServerTlsFiles; readHeaderTimeoutMs: number; readTimeoutMs: number };
     /** Attribute values longer than this (characters) are truncated with a marker. */
     maxAttributeValueLength: number;
+    /** Attributes kept per list (span, event, link, resource), and their UTF-8 bytes: the rest are dropped. */
+    maxAttributesPerSpan: number;
+    maxSpanAttributesBytes: number;
   };
   /** Absent: forward-only (no ClickHouse); `exporters` then carry the spans and the scores. */
   storage?: StorageSpec;
@@ -92,15 +106,15 @@ export interface SpanscoreConfig {
     batchSize: number;
     conventions: FieldConventions;
     workerMemoryMib: number;
-    recovery: { enabled: boolean; windowMs: number; intervalMs: number; minAgeMs: number; maxSpans: number };
+    recovery: { enabled: boolean; windowMs: number; intervalMs: number; minAgeMs: number; maxSpans: number; pageBytes: number };
   };
   scorers: Map<string, ScorerSpec>;
   /** Line and column of `scorers.<name>.<key>` in the file, for errors found after loading. */
   scorerLocations?: Record<string, { line?: number; column?: number }>;
   rules: RuleSpec[];
-  admin: { endpoint: string; maxQueryRows: number; backfillMaxSpans: number; tls?: ServerTlsFiles };
-  /** Bytes. soft = limit - spike; scoring sheds from scoringShedBytes. */
-  memoryLimiter: { checkIntervalMs: number; limitBytes: number; softLimitBytes: number; scoringShedBytes: number };
+  admin: { endpoint: string; maxQueryRows: number; backfillMaxSpans: number; maxFilterBytes: number; tls?: ServerTlsFiles; query: AdminQuerySpec };
+  /** Bytes. soft = limit - spike; scoring's queues hold at most scoringLimitBytes of estimated span memory. */
+  memoryLimiter: { checkIntervalMs: number; limitBytes: number; softLimitBytes: number; scoringLimitBytes: number };
   /** Empty: no keys, every receiver and the admin endpoint on loopback only. */
   auth: { keys: ApiKeySpec[] };
   service: { shutdownTimeoutMs: number; logLevel: string; instanceId: string; telemetry?: SelfTelemetrySpec };

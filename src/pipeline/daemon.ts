@@ -87,6 +87,7 @@ export class Daemon {
         ...(storage.tls && { tls: storage.tls }),
         ...(storage.cluster && { cluster: storage.cluster }),
         createSchema: storage.createSchema,
+        ...(config.admin.query.username !== undefined && { queryUser: { username: config.admin.query.username, password: config.admin.query.password } }),
         metrics: this.metrics,
         logger: logger.child({ component: 'storage' }),
       });
@@ -113,7 +114,8 @@ export class Daemon {
       forwarder: this.forwarder,
     });
     const receiverLogger = logger.child({ component: 'receiver' });
-    const receiverAuth = { auth: () => this.apiKeys, instanceId: config.service.instanceId, maxAttributeValueLength: config.receivers.maxAttributeValueLength };
+    const { maxAttributeValueLength, maxAttributesPerSpan, maxSpanAttributesBytes } = config.receivers;
+    const receiverAuth = { auth: () => this.apiKeys, instanceId: config.service.instanceId, maxAttributeValueLength, maxAttributesPerSpan, maxSpanAttributesBytes };
     if (config.receivers.grpc) {
       this.receivers.push(
         new GrpcReceiver({ ...config.receivers.grpc, consumer: this.pipeline, metrics: this.metrics, logger: receiverLogger, ...receiverAuth }),
@@ -222,6 +224,7 @@ export class Daemon {
       insertScores: (rows) => storage.insertScores(rows),
       ping: () => storage.ping(),
       query: (sql, params, options) => storage.query(sql, params, options),
+      userQuery: (sql, limits) => storage.userQuery(sql, limits),
       close: () => storage.close(),
     };
   }
@@ -256,7 +259,11 @@ export class Daemon {
       autoevalsResolveFrom: defaultAutoevalsResolveFrom(config),
       instanceId: config.service.instanceId,
       recovery: { ...config.scoring.recovery, enabled: config.scoring.recovery.enabled && config.storage !== undefined },
+      // Scoring sheds on its own queues' memory, and on RSS only above the soft limit (MemoryLimiter.shedScoring).
       shouldShed: () => this.memoryLimiter.shedScoring(),
+      maxHeldBytes: config.memoryLimiter.scoringLimitBytes,
+      // Only the constructor's processor comes without carried counters: the first of this process.
+      startsProcess: carriedCounters === undefined,
       ...(carriedCounters && { initialCounters: carriedCounters }),
     });
   }

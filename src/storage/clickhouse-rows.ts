@@ -1,3 +1,4 @@
+import { RowEncodingError } from './insert-failure.js';
 import type { SpanRow } from '../pipeline/span-row.js';
 import { toClickHouseTime } from './clickhouse-time.js';
 import type { ScoreRow } from './score-row.js';
@@ -113,4 +114,13 @@ export function compactPayload<R>(rows: readonly R[], toRow: (row: R) => unknown
   const arrays: unknown[][] = new Array<unknown[]>(rows.length);
   for (let i = 0; i < rows.length; i++) arrays[i] = toRow(rows[i]!);
   return JSON.stringify(arrays).slice(1, -1);
+}
+
+/** The insert body; a row that cannot be encoded is marked as such (no retry can store it). */
+export function encodePayload<R>(rows: R[], toRow: (row: R) => unknown[]): string {
+  try {
+    return compactPayload(rows, toRow);
+  } catch (error) {
+    throw new RowEncodingError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
 }

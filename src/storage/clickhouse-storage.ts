@@ -10,20 +10,24 @@ import type { Logger } from '../admin/logger.js';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { rootCertificates } from 'node:tls';
 import { RetryableStorageError } from '../pipeline/errors.js';
 import type { SpanRow } from '../pipeline/span-row.js';
 import { selfTracer, setSpanError } from '../telemetry/self-tracer.js';
-import { loadClientTls, TlsFileError, type ClientTlsFiles } from '../tls/tls-files.js';
+import type { ClientTlsFiles } from '../tls/tls-files.js';
+import { clickhouseClientTls } from './clickhouse-client-tls.js';
 import { clientLogOptions } from './clickhouse-client-log.js';
-import { SCORES_COLUMNS, TRACES_COLUMNS, compactPayload, toScoresCompactRow, toTracesCompactRow } from './clickhouse-rows.js';
+import { SCORES_COLUMNS, TRACES_COLUMNS, encodePayload, toScoresCompactRow, toTracesCompactRow } from './clickhouse-rows.js';
+import { setQueryAttributes, setServerAttributes } from './clickhouse-span-attributes.js';
 import { openEmbeddedConnection, type EmbeddedConnection } from './embedded-connection.js';
-import { RowEncodingError } from './insert-failure.js';
-import { refuseFileOutput } from './readonly-sql-guard.js';
+import { openReadonlySession, queryInOwnReadonlySession } from './embedded-roomy-query.js';
+import { inlineLargeParams } from './query-param-literals.js';
 import { SCORES_TABLE, TRACES_TABLE, createDatabaseStatement, qualifiedName, quoteIdentifier, type ClusterSchemaOptions } from './schema.js';
 import { classifyMigrationError, planMigration, readPresentSchema } from './schema-migrator.js';
 import type { ScoreRow } from './score-row.js';
+import { parseLimitsFor } from './statement-limits.js';
 import type { TraceStorage } from './trace-storage.js';
+import { runUserQuery, type QueryLimits, type ReadonlyConnections, type UserQueryResult } from './user-query.js';
+import { embeddedConnections, serverConnections } from './user-query-connections.js';
 
 export interface ClickHouseStorageOptions {
   /** A ClickHouse server, e.g. `http://localhost:8123`. Exactly one of url / embeddedPath. */
@@ -49,6 +53,11 @@ export interface ClickHouseStorageOptions {
   cluster?: ClusterSchemaOptions;
   /** False: `migrate` only checks that the tables exist. Default true. */
   createSchema?: boolean;
+  /**
+   * Server mode: credentials of their own for user queries (`userQuery`), so that they can
+   * run as a read-only ClickHouse user (`admin.query.username`). Ignored in embedded mode.
+   */
+  queryUser?: { username: string; password?: string };
   metrics?: DaemonMetrics;
   logger: Logger;
 }
@@ -79,6 +88,8 @@ export class ClickHouseStorage implements TraceStorage {
   #client: Promise<ClickHouseClient> | undefined;
   /** Embedded mode: the session for readonly queries, with readonly = 1 set once. */
   #readonlyClient: Promise<ClickHouseClient> | undefined;
+  /** Server mode: the client for user queries (`userQuery`), with `queryUser` if given. */
+  #userQueryClient: Promise<ClickHouseClient> | undefined;
   /** Embedded mode: the main session has run `USE database`. */
   #databaseSelected: Promise<void> | undefined;
   /** Embedded mode: the engine's connection, for its raw insert. */
@@ -105,6 +116,9 @@ export class ClickHouseStorage implements TraceStorage {
     this.#logger = options.logger;
     if (this.mode === 'embedded' && options.tls !== undefined) {
       this.#logger.warn('storage.clickhouse.tls is ignored: the embedded engine is in-process, there is no connection to secure');
+    }
+    if (this.mode === 'embedded' && options.queryUser !== undefined) {
+      this.#logger.warn('admin.query.username / password are ignored: the embedded engine has no users; queries run read-only in sessions of their own');
     }
   }
 
@@ -185,12 +199,17 @@ export class ClickHouseStorage implements TraceStorage {
     params?: Record<string, unknown>,
     options?: { readonly?: boolean },
   ): Promise<T[]> {
+    return this.#traced(sql, options?.readonly === true, () => this.#query<T>(sql, params, options), (rows) => rows.length);
+  }
+
+  /** Self-telemetry: a `clickhouse query` span around `run`. */
+  async #traced<R>(sql: string, readonly: boolean, run: () => Promise<R>, rowsOf: (result: R) => number): Promise<R> {
     const span = this.#startSpan('clickhouse query');
-    if (span.isRecording()) setQueryAttributes(span, sql, options?.readonly === true);
+    if (span.isRecording()) setQueryAttributes(span, sql, readonly);
     try {
-      const rows = await this.#query<T>(sql, params, options);
-      if (span.isRecording()) span.setAttribute('db.response.returned_rows', rows.length);
-      return rows;
+      const result = await run();
+      if (span.isRecording()) span.setAttribute('db.response.returned_rows', rowsOf(result));
+      return result;
     } catch (error) {
       setSpanError(span, error);
       throw error;
@@ -201,31 +220,72 @@ export class ClickHouseStorage implements TraceStorage {
 
   async #query<T>(sql: string, params: Record<string, unknown> | undefined, options: { readonly?: boolean } | undefined): Promise<T[]> {
     const readonly = options?.readonly === true;
+    // A big filter's values go in the statement text, with parse limits sized to it (see both modules).
+    const statement = inlineLargeParams(sql, params);
+    const limits = parseLimitsFor(statement.sql);
     let client: ClickHouseClient;
     let settings: ClickHouseSettings | undefined;
     if (this.mode === 'server') {
       client = await this.#connect();
-      settings = readonly ? { readonly: '1' } : undefined;
+      settings = readonly ? { readonly: '1', ...limits } : limits;
     } else if (readonly) {
-      refuseFileOutput(sql);
+      if (limits !== undefined) {
+        await this.#connect(); // opens the store first, so that a locked store reports StoreLockedError
+        return queryInOwnReadonlySession<T>({ path: this.#options.embeddedPath!, database: this.database, clientOptions: this.#commonClientOptions(), statement, limits });
+      }
       client = await this.#embeddedReadonlyClient();
     } else {
       client = await this.#connect();
       await this.#selectDatabase(client);
+      // chdb keeps them for the session, which only ever runs spanscore's own statements.
+      settings = limits;
     }
     const result = await client.query({
-      query: sql,
-      query_params: params,
+      query: statement.sql,
+      query_params: statement.params,
       format: 'JSONEachRow',
       clickhouse_settings: settings,
     });
     return result.json<T>();
   }
 
+  /**
+   * SQL typed by a user (the admin API's `POST /query`, `spanscore query`): one SELECT of
+   * this database's tables, as query-guard.ts decides, run read-only under `limits`.
+   * Throws QueryRefusedError / QueryLimitError for what the user must change.
+   */
+  async userQuery(sql: string, limits: QueryLimits): Promise<UserQueryResult> {
+    return this.#traced(sql, true, async () => runUserQuery(await this.#userQueryConnections(), sql, this.database, limits), (result) => result.rows.length);
+  }
+
+  async #userQueryConnections(): Promise<ReadonlyConnections> {
+    if (this.mode === 'embedded') {
+      await this.#connect(); // opens the store first, so that a locked store reports StoreLockedError
+      return embeddedConnections({ path: this.#options.embeddedPath!, database: this.database, clientOptions: this.#commonClientOptions() });
+    }
+    if (this.#closed) throw new Error('the ClickHouse storage is closed');
+    this.#userQueryClient ??= this.#openUserQueryClient().catch((err: unknown) => {
+      this.#userQueryClient = undefined;
+      throw err;
+    });
+    return serverConnections(await this.#userQueryClient);
+  }
+
+  /**
+   * A client of its own, so that user queries neither wait for nor hold the sockets inserts
+   * use. Its timeout is runUserQuery's deadline (from `max_execution_time`, which a reload
+   * may change), so the client's own is only a backstop.
+   */
+  async #openUserQueryClient(): Promise<ClickHouseClient> {
+    const { database, queryUser } = this.#options;
+    const credentials = queryUser === undefined ? {} : { username: queryUser.username, password: queryUser.password ?? '' };
+    return createClient({ ...(await this.#serverClientOptions()), ...credentials, database, request_timeout: USER_QUERY_REQUEST_TIMEOUT_MS });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const clients = await Promise.allSettled([this.#client, this.#readonlyClient]);
+    const clients = await Promise.allSettled([this.#client, this.#readonlyClient, this.#userQueryClient]);
     for (const client of clients) {
       if (client.status === 'fulfilled' && client.value !== undefined) await client.value.close();
     }
@@ -318,21 +378,11 @@ export class ClickHouseStorage implements TraceStorage {
     return { url, username, password, request_timeout: requestTimeoutMs, ...tls, ...this.#commonClientOptions() };
   }
 
-  async #loadTls(): Promise<Pick<ClickHouseClientConfigOptions, 'tls'>> {
+  #loadTls(): Promise<Pick<ClickHouseClientConfigOptions, 'tls'>> {
     const { tls: files, url, password } = this.#options;
-    if (files === undefined) return {};
-    const owner = 'storage.clickhouse.tls';
-    // Over http:// the client would ignore the TLS options and send everything in the clear.
-    if (new URL(url!).protocol !== 'https:') throw new TlsFileError(`${owner} is set, but the url ${url} is not https://`);
-    const { ca, cert, key } = await loadClientTls(files, owner);
-    // The client insists on a CA; Node's own roots stand in when the config names none.
-    const caCert = ca ?? Buffer.from(rootCertificates.join('\n'));
-    if (cert === undefined || key === undefined) return { tls: { ca_cert: caCert } };
-    if (password !== undefined && password !== '') {
-      this.#logger.warn('storage.clickhouse.tls has a client certificate and a password: ClickHouse refuses certificate authentication with a password');
-    }
-    return { tls: { ca_cert: caCert, cert, key } };
+    return files === undefined ? Promise.resolve({}) : clickhouseClientTls(files, url!, password, this.#logger);
   }
+
 
   #commonClientOptions(): Pick<ClickHouseClientConfigOptions, 'clickhouse_settings' | 'log'> {
     return { clickhouse_settings: SESSION_SETTINGS, log: clientLogOptions(this.#logger) };
@@ -378,80 +428,9 @@ export class ClickHouseStorage implements TraceStorage {
 
   async #openEmbeddedReadonlyClient(): Promise<ClickHouseClient> {
     await this.#connect(); // opens the store first, so that a locked store reports StoreLockedError
-    const client = createClient({
-      connection: await openEmbeddedConnection(this.#options.embeddedPath!),
-      ...this.#commonClientOptions(),
-    });
-    try {
-      await client.command({ query: `USE ${quoteIdentifier(this.database)}` });
-      // Last: from here on the session refuses any change of settings, and SESSION_SETTINGS
-      // (re-sent with every query) are accepted only because their values do not change.
-      await client.command({ query: 'SET readonly = 1' });
-    } catch (err) {
-      await client.close();
-      throw err;
-    }
-    return client;
+    return openReadonlySession(this.#options.embeddedPath!, this.database, this.#commonClientOptions());
   }
 }
 
-/** The insert body; a row that cannot be encoded is marked as such (no retry can store it). */
-function encodePayload<R>(rows: R[], toRow: (row: R) => unknown[]): string {
-  try {
-    return compactPayload(rows, toRow);
-  } catch (error) {
-    throw new RowEncodingError(error instanceof Error ? error.message : String(error), { cause: error });
-  }
-}
-
-const MAX_SPAN_QUERY_TEXT = 1_000;
-
-/**
- * What of a statement a span may carry: its first keyword and its text, truncated, with string
- * literals blanked (spanscore passes values as query_params; SQL typed into the admin API or
- * `spanscore query` may spell them out).
- */
-function setQueryAttributes(span: Span, sql: string, readonly: boolean): void {
-  const text = sql.trim();
-  const operation = /^[A-Za-z]+/.exec(text)?.[0];
-  if (operation !== undefined) span.setAttribute('db.operation.name', operation.toUpperCase());
-  span.setAttribute('db.query.text', blankStringLiterals(text, MAX_SPAN_QUERY_TEXT));
-  span.setAttribute('spanscore.db.readonly', readonly);
-}
-
-/** `sql` with every '...' literal as '?', cut after `max` characters (one pass, however hostile the text). */
-function blankStringLiterals(sql: string, max: number): string {
-  let out = '';
-  let start = 0;
-  let index = 0;
-  while (index < sql.length && out.length + (index - start) < max) {
-    if (sql[index] !== "'") {
-      index++;
-      continue;
-    }
-    out += `${sql.slice(start, index)}'?'`;
-    index++;
-    // To the closing quote: backslash escapes one character, '' is a quote inside.
-    while (index < sql.length) {
-      if (sql[index] === '\\') index += 2;
-      else if (sql[index] === "'" && sql[index + 1] === "'") index += 2;
-      else if (sql[index] === "'") break;
-      else index++;
-    }
-    index++;
-    start = index;
-  }
-  const end = start + Math.max(0, max - out.length);
-  out += sql.slice(start, end);
-  return end < sql.length ? `${out}…` : out;
-}
-
-function setServerAttributes(span: Span, url: string): void {
-  try {
-    const parsed = new URL(url);
-    span.setAttribute('server.address', parsed.hostname);
-    span.setAttribute('server.port', parsed.port !== '' ? Number(parsed.port) : parsed.protocol === 'https:' ? 443 : 80);
-  } catch {
-    // An unparsable url fails the connection itself; the span just goes without it.
-  }
-}
+/** Above the longest `admin.query.max_execution_time` (1 h) and its grace. */
+const USER_QUERY_REQUEST_TIMEOUT_MS = 2 * 3_600_000 + 60_000;
