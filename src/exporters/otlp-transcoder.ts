@@ -5,6 +5,7 @@ import { bytesToHex } from '../receivers/hex-id.js';
 import { parseOtlpJson } from '../receivers/otlp-json.js';
 import { otlpSchema } from '../receivers/otlp-schema.js';
 import type { BytesValue } from '../receivers/otlp-types.js';
+import { withOtlpRecursionLimit } from '../receivers/value-nesting.js';
 
 /**
  * OTLP/protobuf ⇄ OTLP/JSON for forwarding a request to a downstream that wants the other
@@ -24,7 +25,7 @@ export function protobufToJson(body: Uint8Array): string {
   const message = decodeLeniently(type, body);
   // The generated toObject is ~10x cheaper than protojson's reflective writer (measured on
   // 16-attribute spans), and writes enums as numbers, as OTLP/JSON wants.
-  const json = type.toObject(message, JSON_CONVERSION) as JsonNode;
+  const json = withOtlpRecursionLimit(() => type.toObject(message, JSON_CONVERSION)) as JsonNode;
   adjustForOtlp(message as unknown as MessageNode, json);
   return JSON.stringify(json);
 }
@@ -48,7 +49,8 @@ export function jsonToProtobuf(body: Uint8Array | string): Uint8Array {
     throw new DecodeError(`OTLP/JSON span ${location} (resource/scope/span index): ${reason}${more}`);
   }
   const type = otlpSchema().exportTraceServiceRequest;
-  return type.encode(request as unknown as protobuf.Message).finish();
+  // The receivers took values nested up to their cap at this limit; forwarding must not fail at a lower one.
+  return withOtlpRecursionLimit(() => type.encode(request as unknown as protobuf.Message).finish());
 }
 
 function decodeLeniently(type: protobuf.Type, body: Uint8Array): protobuf.Message {
@@ -58,7 +60,7 @@ function decodeLeniently(type: protobuf.Type, body: Uint8Array): protobuf.Messag
     // Invalid UTF-8 becomes U+FFFD instead of failing the request, as in the receivers
     // (decodeProtobufReference): they accepted this body, so its forward must not fail on it.
     reader.stringVerify = reader.string;
-    return type.decode(reader);
+    return withOtlpRecursionLimit(() => type.decode(reader));
   } catch (error) {
     const looksLikeJson = bytes.length > 0 && (bytes[0] === 0x7b || bytes[0] === 0x20 || bytes[0] === 0x0a);
     const hint = looksLikeJson ? ' (the body looks like JSON, not protobuf)' : '';

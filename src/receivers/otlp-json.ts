@@ -82,8 +82,9 @@ export function parseOtlpJson(text: string, bounds?: JsonBounds): ParsedJsonRequ
   let request: OtlpExportTraceRequest;
   try {
     const read = () => protojson.fromJson(otlpSchema().exportTraceServiceRequest, tree, { ignoreUnknownFields: true });
-    // Values nested up to the cap must read wherever they sit (value-nesting.ts).
-    const message = bounds === undefined ? read() : withOtlpRecursionLimit(read);
+    // Values nested up to the cap must read wherever they sit (value-nesting.ts), also when the
+    // exporters transcode (no bounds) what the receivers took.
+    const message = withOtlpRecursionLimit(read);
     request = message as unknown as OtlpExportTraceRequest;
   } catch (error) {
     throw new DecodeError(`request body is not an OTLP/JSON ExportTraceServiceRequest: ${explainDecodeFailure((error as Error).message)}`, {

@@ -324,3 +324,43 @@ describe('jsonToProtobuf', () => {
     expect(() => jsonToProtobuf(JSON.stringify(request))).toThrow(DecodeError);
   });
 });
+
+describe('values nested as deep as the receivers take them', () => {
+  /** A kvlist nested `depth` levels inside an event attribute, the deepest place a value sits. */
+  function deepRequest(depth: number): Json {
+    let value: Json = { stringValue: 'bottom' };
+    for (let i = 0; i < depth; i++) value = { kvlistValue: { values: [{ key: `level${i}`, value }] } };
+    return {
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: '5b8efff798038103d269b633813fc60c',
+                  spanId: 'eee19b7ec3c1b174',
+                  name: 'deep',
+                  startTimeUnixNano: '1',
+                  endTimeUnixNano: '2',
+                  events: [{ timeUnixNano: '1', name: 'e', attributes: [{ key: 'deep', value }] }],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+  }
+
+  it('transcodes a kvlist 32 levels deep both ways, losing nothing', () => {
+    const json = JSON.stringify(deepRequest(32));
+    const protobufBody = jsonToProtobuf(json);
+    const back = JSON.parse(protobufToJson(protobufBody)) as Json;
+    let value = back.resourceSpans[0].scopeSpans[0].spans[0].events[0].attributes[0].value;
+    for (let i = 31; i >= 0; i--) {
+      expect(value.kvlistValue.values[0].key).toBe(`level${i}`);
+      value = value.kvlistValue.values[0].value;
+    }
+    expect(value).toEqual({ stringValue: 'bottom' });
+  });
+});
