@@ -154,13 +154,14 @@ export class Daemon {
   }
 
   async start(): Promise<DaemonAddresses> {
-    // Before anything can be received: what an earlier run buffered is replayed first.
     await this.openBuffer();
     // A store held by another process is a configuration mistake: fail fast rather than retry.
     await this.migrateOrRetryLater();
     await this.forwarder.start();
     this.memoryLimiter.start();
     await this.scoring.start();
+    // Replayed spans go to scoring, so replay what an earlier run buffered once scoring runs.
+    this.buffer?.start();
     const addresses: DaemonAddresses = { admin: await this.admin.start() };
     for (const receiver of this.receivers) {
       const address = await receiver.start();
@@ -208,7 +209,6 @@ export class Daemon {
       metrics: new BufferMetrics(this.metrics.registry),
       logger: this.logger.child({ component: 'buffer' }),
     });
-    this.buffer.start();
   }
 
   /** The storage on-demand scoring writes through: its scoring spans are forwarded like the live ones. */
