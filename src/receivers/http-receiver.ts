@@ -51,10 +51,16 @@ export const DEFAULT_READ_HEADER_TIMEOUT_MS = 10_000;
 export const DEFAULT_READ_TIMEOUT_MS = 30_000;
 
 const TRACES_PATH = '/v1/traces';
+/**
+ * Where other products' OTLP senders post, so that moving to spanscore is a change of host:
+ * Braintrust's OTel processor (`/otel/v1/traces`) and Langfuse's endpoint
+ * (`/api/public/otel/v1/traces`). Same request, same answers.
+ */
+const TRACES_PATH_ALIASES = new Set([TRACES_PATH, '/otel/v1/traces', '/api/public/otel/v1/traces']);
 const SHUTTING_DOWN_RETRY_AFTER_SECONDS = '5';
 
 /**
- * OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzip or
+ * OTLP/HTTP receiver: `POST /v1/traces` (and the aliases above) with protobuf or JSON bodies, optionally gzip or
  * deflate compressed. Every answer is an OTLP body in the request's encoding (JSON when
  * the request's encoding is unknown).
  *
@@ -155,12 +161,12 @@ export class HttpReceiver implements Receiver {
 
   private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '/').split('?', 1)[0];
-    if (path !== TRACES_PATH) {
+    if (!TRACES_PATH_ALIASES.has(path)) {
       this.reject(request, response, 404, 'json', `no such path ${JSON.stringify(path)}; OTLP traces are accepted at POST ${TRACES_PATH}`);
       return;
     }
     if (request.method !== 'POST') {
-      this.reject(request, response, 405, 'json', `method ${request.method} not allowed on ${TRACES_PATH}; use POST`, { Allow: 'POST' });
+      this.reject(request, response, 405, 'json', `method ${request.method} not allowed on ${path}; use POST`, { Allow: 'POST' });
       return;
     }
     const format = parseOtlpContentType(request.headers['content-type']);

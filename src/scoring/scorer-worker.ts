@@ -43,7 +43,7 @@ export interface ScorerBatch {
 }
 
 /** The text every "bad return value" error shares, so users can grep for it. */
-export const NOT_A_SCORE = 'not a score (a number in 0..1, null, {score}, or [{name, score}])';
+export const NOT_A_SCORE = 'not a score (a number in 0..1, a boolean, null, {score}, or [{name, score}])';
 
 /**
  * Scorer functions, resolved once per worker: a user module is imported (and a built-in
@@ -138,8 +138,9 @@ async function loadScorer(spec: ScorerSpec): Promise<ScorerFunction> {
 }
 
 /** Turns whatever the scorer returned into outcomes, or one error outcome naming the value. */
-function toOutcomes(spec: ScorerSpec, value: unknown, startedAt: string, durationNs: number): ScoreOutcome[] {
-  const invalid = () => [failure(spec.name, `scorer "${spec.name}" returned ${shortRepr(value)}, ${NOT_A_SCORE}`, startedAt, durationNs)];
+function toOutcomes(spec: ScorerSpec, returned: unknown, startedAt: string, durationNs: number): ScoreOutcome[] {
+  const invalid = () => [failure(spec.name, `scorer "${spec.name}" returned ${shortRepr(returned)}, ${NOT_A_SCORE}`, startedAt, durationNs)];
+  const value = withBooleanScores(returned);
   if (value === null || isScoreNumber(value)) {
     return [{ scorer: spec.name, score: value, error: '', metadata: {}, durationNs, startedAt }];
   }
@@ -164,6 +165,20 @@ function toOutcomes(spec: ScorerSpec, value: unknown, startedAt: string, duratio
     return [{ scorer: spec.name, score: value.score, error: '', metadata, durationNs, startedAt }];
   }
   return invalid();
+}
+
+/**
+ * true / false count as 1 / 0, as in Braintrust, whether returned alone, as `{score}` or in a
+ * list of named scores: a pass/fail check need not be written as a number.
+ */
+function withBooleanScores(value: unknown): unknown {
+  const asNumber = (score: unknown): unknown => (typeof score === 'boolean' ? Number(score) : score);
+  const inObject = (element: unknown): unknown =>
+    typeof element === 'object' && element !== null && !Array.isArray(element) && typeof (element as { score?: unknown }).score === 'boolean'
+      ? { ...element, score: asNumber((element as { score: boolean }).score) }
+      : element;
+  if (Array.isArray(value)) return value.map(inObject);
+  return inObject(asNumber(value));
 }
 
 function isScoreNumber(value: unknown): value is number {

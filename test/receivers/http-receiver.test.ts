@@ -79,6 +79,25 @@ describe('HttpReceiver with the OpenTelemetry JS exporters', () => {
   });
 });
 
+describe('HttpReceiver at the paths other products send to', () => {
+  // Braintrust's OTel processor and Langfuse's OTLP endpoint: a change of host moves them here.
+  for (const path of ['/otel/v1/traces', '/api/public/otel/v1/traces']) {
+    it(`stores SDK spans posted to ${path}, and answers its errors as at /v1/traces`, async () => {
+      const spans = await exportSdkSpans(new OtlpHttpProtoExporter({ url: `http://${address}${path}` }));
+      expectSdkRows(consumer.spans, spans);
+      const wrongMethod = await fetch(`http://${address}${path}`);
+      expect(wrongMethod.status).toBe(405);
+      expect(wrongMethod.headers.get('allow')).toBe('POST');
+    });
+  }
+
+  it('still answers 404 for paths near them', async () => {
+    for (const path of ['/otel/v1/metrics', '/api/public/otel/v1/logs', '/otel/traces']) {
+      expect((await fetch(`http://${address}${path}`, { method: 'POST' })).status).toBe(404);
+    }
+  });
+});
+
 describe('HttpReceiver request bodies', () => {
   it('accepts gzip and deflate bodies in both encodings', async () => {
     const bodies = [

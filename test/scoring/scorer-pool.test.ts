@@ -48,6 +48,14 @@ const asyncFile = moduleFile(
   ].join('\n'),
 );
 const exitsFile = moduleFile('exits.mjs', `export default () => process.exit(3);\n`);
+const booleansFile = moduleFile(
+  'booleans.mjs',
+  [
+    `export const alone = ({ output }) => output === 'yes';`,
+    `export const inObject = () => ({ score: false, metadata: { why: 'no' } });`,
+    `export const inList = () => [{ name: 'pass', score: true }, { name: 'fail', score: false }];`,
+  ].join('\n'),
+);
 
 const builtin = (name: string, builtinName: string, options: Record<string, unknown> = {}): ScorerSpec => ({
   name,
@@ -87,6 +95,9 @@ const scorers: ScorerSpec[] = [
   fromModule('never', asyncFile, 'never', 200),
   fromModule('rejects', asyncFile, 'rejects'),
   fromModule('exits', exitsFile),
+  fromModule('bool-alone', booleansFile, 'alone'),
+  fromModule('bool-object', booleansFile, 'inObject'),
+  fromModule('bool-list', booleansFile, 'inList'),
 ];
 
 const args = (output: unknown, expected?: unknown): ScorerArgs => ({
@@ -192,7 +203,7 @@ describe('ScorerPool with the compiled worker', () => {
       expect(taskOutcomes[0]!.score).toBeNull();
       return taskOutcomes[0]!.error;
     });
-    const suffix = ', not a score (a number in 0..1, null, {score}, or [{name, score}])';
+    const suffix = ', not a score (a number in 0..1, a boolean, null, {score}, or [{name, score}])';
     expect(errors).toEqual([
       `scorer "garbage-yes" returned "yes"${suffix}`,
       `scorer "garbage-nan" returned NaN${suffix}`,
@@ -200,6 +211,22 @@ describe('ScorerPool with the compiled worker', () => {
       `scorer "garbage-empty" returned {}${suffix}`,
       `scorer "garbage-nothing" returned undefined${suffix}`,
       expect.stringMatching(/^scorer "garbage-element" returned \[.*\], not a score/),
+    ]);
+  });
+
+  it('booleans count as 1 and 0, alone, as {score} and in a list', async () => {
+    const [yes, no, object, list] = await runAsBatch([
+      ['bool-alone', args('yes')],
+      ['bool-alone', args('no')],
+      ['bool-object', args('x')],
+      ['bool-list', args('x')],
+    ]);
+    expect(yes).toEqual([expect.objectContaining({ scorer: 'bool-alone', score: 1, error: '' })]);
+    expect(no).toEqual([expect.objectContaining({ scorer: 'bool-alone', score: 0, error: '' })]);
+    expect(object).toEqual([expect.objectContaining({ scorer: 'bool-object', score: 0, error: '', metadata: { why: 'no' } })]);
+    expect(list).toEqual([
+      expect.objectContaining({ scorer: 'bool-list.pass', score: 1, error: '' }),
+      expect.objectContaining({ scorer: 'bool-list.fail', score: 0, error: '' }),
     ]);
   });
 
