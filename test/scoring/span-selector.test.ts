@@ -18,6 +18,13 @@ describe('SpanSelector', () => {
     expect(selector.matches(spanRow({ SpanName: 'chat gpt-4o-mini' }))).toBe(false);
   });
 
+  it('span_names takes * globs, for LLM spans named after their model', () => {
+    const selector = new SpanSelector({ rootSpans: false, spanNames: ['chat *'] });
+    expect([root, chat, other].map((span) => selector.matches(span))).toEqual([false, true, false]);
+    expect(selector.matches(spanRow({ SpanName: 'chat claude-3-5-sonnet' }))).toBe(true);
+    expect(selector.matches(spanRow({ SpanName: 'chatter' }))).toBe(false);
+  });
+
   it('both criteria: either one selects', () => {
     const selector = new SpanSelector({ rootSpans: true, spanNames: ['chat gpt-4o'] });
     expect([root, chat, other].map((span) => selector.matches(span))).toEqual([true, true, false]);

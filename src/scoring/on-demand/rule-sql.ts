@@ -4,6 +4,7 @@ import { PROJECT_ATTRIBUTE } from '../../pipeline/project.js';
 import type { FieldConventions } from '../field-conventions.js';
 import type { RuleSpec } from '../rule-spec.js';
 import { TraceIdSampler } from '../trace-id-sampler.js';
+import { SpanNamePatterns } from '../span-name-patterns.js';
 
 /** A boolean SQL expression over `otel_traces` columns and the query parameters it uses. */
 export interface SqlCondition {
@@ -58,10 +59,7 @@ export function ruleSelectionSql(rule: RuleSpec, conventions: FieldConventions, 
 function applyToSql(applyTo: RuleSpec['applyTo'], params: Record<string, unknown>): string {
   const alternatives: string[] = [];
   if (applyTo.rootSpans) alternatives.push(`ParentSpanId = ''`);
-  if (applyTo.spanNames.length > 0) {
-    alternatives.push('SpanName IN {sel_span_names:Array(String)}');
-    params.sel_span_names = applyTo.spanNames;
-  }
+  if (applyTo.spanNames.length > 0) alternatives.push(`(${new SpanNamePatterns(applyTo.spanNames).toSql(params, 'sel_span_names')})`);
   // Like SpanSelector: a rule without criteria selects nothing rather than everything.
   if (alternatives.length === 0) return '0';
   return `(${alternatives.join(' OR ')})`;
