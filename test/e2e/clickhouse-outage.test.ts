@@ -14,6 +14,7 @@ import { RecordingExporter, sendTraces } from '../helpers/otel-sender.js';
 import { exportRaw } from '../helpers/raw-grpc.js';
 import { encodeExportRequest } from '../helpers/otlp-protobuf.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { unscoredRootsSql } from '../helpers/score-coverage.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -129,11 +130,7 @@ describe('ClickHouse down, then back', () => {
     expect([...acknowledged].filter((key) => !storedKeys.has(key))).toEqual([]);
 
     const unscored = async () => {
-      const [row] = await storage.query<{ n: string }>(
-        `SELECT count() AS n FROM (SELECT DISTINCT TraceId, SpanId FROM otel_traces WHERE ServiceName = {service:String} AND ParentSpanId = '' AND ScopeName != 'spanscore')
-         WHERE (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM scores FINAL WHERE Rule = 'roots')`,
-        { service },
-      );
+      const [row] = await storage.query<{ n: string }>(unscoredRootsSql(service, 'roots'));
       return Number(row!.n);
     };
     await waitFor(async () => (await unscored()) === 0, { timeoutMs: 20_000, intervalMs: 250, what: 'every selected span scored' });

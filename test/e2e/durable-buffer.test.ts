@@ -13,6 +13,8 @@ import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { otlpJsonRequest, postJson, randomTraceId } from '../helpers/otlp-json.js';
 import { RecordingExporter, makeExporter, type ExporterKind } from '../helpers/otel-sender.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { unscoredRootsSql } from '../helpers/score-coverage.js';
+import { metricSum } from '../helpers/admin-api.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -67,15 +69,10 @@ async function storedCounts(storage: ClickHouseStorage, service: string): Promis
 }
 
 async function unscoredRoots(storage: ClickHouseStorage, service: string): Promise<number> {
-  const [row] = await storage.query<{ n: string }>(
-    `SELECT count() AS n FROM (SELECT DISTINCT TraceId, SpanId FROM otel_traces WHERE ServiceName = {service:String} AND ParentSpanId = '' AND ScopeName != 'spanscore')
-     WHERE (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM scores FINAL WHERE Rule = 'roots')`,
-    { service },
-  );
+  const [row] = await storage.query<{ n: string }>(unscoredRootsSql(service, 'roots'));
   return Number(row!.n);
 }
 
-const metricValue = (metrics: string, name: string) => Number(metrics.split('\n').find((line) => line.startsWith(`${name} `))?.split(' ')[1] ?? 'NaN');
 
 // Recovery is off: every score below comes from the replay handing spans to scoring.
 const RULES = 'scoring:\n  recovery: { enabled: false }\nrules:\n  - name: roots\n    scorers: [ExactMatch]\n';
@@ -110,7 +107,7 @@ describe('the durable buffer (storage.clickhouse.buffer)', () => {
       const downAt = Date.now();
       while (Date.now() - downAt < 20_000) {
         readyWhileDown.push((await fetch(`http://${daemon.addresses.admin}/readyz`)).status);
-        bufferedWhileDown = Math.max(bufferedWhileDown, metricValue(await (await fetch(`http://${daemon.addresses.admin}/metrics`)).text(), 'spanscore_buffer_spans'));
+        bufferedWhileDown = Math.max(bufferedWhileDown, metricSum(await (await fetch(`http://${daemon.addresses.admin}/metrics`)).text(), 'spanscore_buffer_spans'));
         await sleep(2_000);
       }
       await server.restart();
@@ -133,9 +130,9 @@ describe('the durable buffer (storage.clickhouse.buffer)', () => {
       await waitFor(async () => (await unscoredRoots(storage, service)) === 0, { timeoutMs: 60_000, intervalMs: 500, what: 'every root span scored' });
 
       const metrics = await (await fetch(`http://${daemon.addresses.admin}/metrics`)).text();
-      expect(metricValue(metrics, 'spanscore_buffer_spans')).toBe(0);
-      expect(metricValue(metrics, 'spanscore_buffer_buffering')).toBe(0);
-      expect(metricValue(metrics, 'spanscore_buffer_replayed_spans_total')).toBeGreaterThanOrEqual(bufferedWhileDown);
+      expect(metricSum(metrics, 'spanscore_buffer_spans')).toBe(0);
+      expect(metricSum(metrics, 'spanscore_buffer_buffering')).toBe(0);
+      expect(metricSum(metrics, 'spanscore_buffer_replayed_spans_total')).toBeGreaterThanOrEqual(bufferedWhileDown);
       console.log(`durable-buffer outage: ${acknowledged.length} spans acknowledged, ${bufferedWhileDown} buffered at most, 0 given up, each stored once`);
     } finally {
       await daemon.stop('SIGKILL');
@@ -186,7 +183,7 @@ describe('the durable buffer (storage.clickhouse.buffer)', () => {
       expect(statuses.at(-1)).toBe(503);
       expect((await fetch(`http://${daemon.addresses.admin}/readyz`)).status).toBe(503);
       const metrics = await (await fetch(`http://${daemon.addresses.admin}/metrics`)).text();
-      expect(metricValue(metrics, 'spanscore_buffer_refused_spans_total')).toBeGreaterThan(0);
+      expect(metricSum(metrics, 'spanscore_buffer_refused_spans_total')).toBeGreaterThan(0);
       await server.restart();
       await waitFor(async () => (await postJson(daemon.addresses.http!, body)).status === 200, { timeoutMs: 30_000, what: 'accepting again' });
     } finally {

@@ -11,6 +11,7 @@ import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { RecordingExporter } from '../helpers/otel-sender.js';
 import { sql } from '../helpers/admin-api.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { unscoredRootsSql } from '../helpers/score-coverage.js';
 
 /**
  * `kill -9` in the middle of a load, then a restart on the same ports and data directory:
@@ -32,9 +33,7 @@ afterAll(async () => {
 });
 
 
-/** Root spans of the service (what the rule selects) that have no score of the rule. */
-const UNSCORED_SQL = `SELECT count() AS n FROM (SELECT DISTINCT TraceId, SpanId FROM otel_traces WHERE ServiceName = '${SERVICE}' AND ParentSpanId = '')
-  WHERE (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM scores FINAL WHERE Rule = 'answers')`;
+const UNSCORED_SQL = unscoredRootsSql(SERVICE, 'answers');
 
 describe('daemon killed (SIGKILL) mid-load and restarted', () => {
   it('stores every acknowledged span and scores every selected one', async () => {

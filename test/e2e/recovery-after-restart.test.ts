@@ -7,6 +7,7 @@ import { daemonConfig } from '../helpers/daemon-config.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { sendTraces } from '../helpers/otel-sender.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { unscoredRootsSql } from '../helpers/score-coverage.js';
 
 /**
  * `kill -9` while a slow scorer has most of the selected spans queued, and a restart with the
@@ -28,8 +29,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const UNSCORED_SQL = `SELECT count() AS n FROM (SELECT DISTINCT TraceId, SpanId FROM otel_traces WHERE ServiceName = '${SERVICE}' AND ParentSpanId = '')
-  WHERE (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM scores FINAL WHERE Rule = 'slow-answers')`;
+const UNSCORED_SQL = unscoredRootsSql(SERVICE, 'slow-answers');
 
 describe('restart after kill -9 with selected spans unscored', () => {
   it('scores every selected span this replica stored within seconds, with the default min_age and interval', async () => {
